@@ -1,0 +1,89 @@
+"""Memory cgroups (v1) for vLLM nodes, so a memory cap and a real OOM kill are possible.
+
+Layout: ``/sys/fs/cgroup/memory/llm-drill/<run_id>/<node>/``. Only root can write
+there; where it cannot, nodes run without a cgroup and memory faults say so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import FaultApplyError
+from harness.waits import Probe, Wait
+
+MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+
+
+@dataclass(frozen=True)
+class MemoryCgroups:
+    run_id: str
+    base: Path = MEMORY_ROOT / "llm-drill"
+
+    @property
+    def root(self) -> Path:
+        return self.base / self.run_id
+
+    def available(self) -> bool:
+        parent = self.base.parent
+        return parent.is_dir() and os.access(parent, os.W_OK) and (parent / "cgroup.procs").exists()
+
+    def create(self, component: str) -> Path:
+        path = self.root / component
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def path(self, component: str) -> Path:
+        return self.root / component
+
+    def oom_kills(self, component: str) -> int:
+        return read_oom_kills(self.path(component))
+
+    def set_limit(self, component: str, limit_bytes: int) -> None:
+        target = self.path(component) / "memory.limit_in_bytes"
+        try:
+            target.write_text(str(limit_bytes))
+        except OSError as exc:
+            raise FaultApplyError(f"cannot set {target} to {limit_bytes}: {exc.strerror}"
+                                  " (a limit below current usage fails with EBUSY)") from exc
+
+    def clear_limit(self, component: str) -> None:
+        (self.path(component) / "memory.limit_in_bytes").write_text("-1")
+
+    def usage(self, component: str) -> int:
+        return int((self.path(component) / "memory.usage_in_bytes").read_text())
+
+    def remove(self, within: float = 5.0) -> None:
+        """Remove every cgroup of this run (their processes must be gone first)."""
+        if not self.root.exists():
+            return
+        Wait(within=within, interval=0.1).until(f"cgroups under {self.root} to be removed",
+                                                self._try_remove)
+
+    def _try_remove(self) -> Probe[None]:
+        for child in [p for p in self.root.iterdir() if p.is_dir()]:
+            _rmdir_quiet(child)
+        _rmdir_quiet(self.root)
+        if not any(self.base.iterdir()):
+            _rmdir_quiet(self.base)
+        return Probe(done=not self.root.exists(), seen=f"{self.root} still busy")
+
+
+def read_oom_kills(path: Path) -> int:
+    try:
+        lines = (path / "memory.oom_control").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def _rmdir_quiet(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass

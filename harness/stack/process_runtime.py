@@ -1,0 +1,247 @@
+"""The embedded default: every component a real local process under one run directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from harness.errors import ComponentFailed, HarnessError
+from harness.stack import components as comp
+from harness.stack.cgroups import MemoryCgroups
+from harness.stack.model import RECIPES, ensure_model
+from harness.stack.preflight import check_ports_free, find_binary, require_module
+from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, Launch, kill_all, spawn, terminate
+from harness.stack.readiness import wait_ready
+from harness.stack.reaper import WATCHDOG, teardown
+from harness.stack.render import render_run_configs
+from harness.stack.runstate import ProcRecord, RunState, load_state, save_state
+from harness.stack.runtime import Event, EventSink, Phase, ignore_events
+from harness.topology import Topology
+
+
+class ProcessRuntime:
+    """Starts, watches and stops the stack's components as process groups."""
+
+    def __init__(self, topology: Topology, run_dir: Path, run_id: str, *, stack_file: str,
+                 on_event: EventSink = ignore_events, owner_pid: int | None = None,
+                 http: httpx.Client | None = None) -> None:
+        self.topology = topology
+        self.run_id = run_id
+        self.paths = comp.Paths(run_dir)
+        self.cgroups = MemoryCgroups(run_id)
+        self.on_event = on_event
+        self.http = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0))
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._specs: dict[str, comp.ComponentSpec] = {}
+        self._state = load_state(run_dir) or RunState(run_id, stack_file, owner_pid)
+
+    # -- whole stack -------------------------------------------------------------------
+    def up(self) -> None:
+        """Start every component, ready for traffic; on any failure tear down and raise."""
+        try:
+            self._prepare()
+            t = self.topology
+            self._start_phase([t.fault_proxy.name, t.webhook.name, t.prometheus.name,
+                               t.alertmanager.name, *(n.name for n in t.nodes)],
+                              after={t.fault_proxy.name: self._populate_proxies})
+            self._start_phase([g.name for g in t.gateways])
+            self._start_phase([t.front_door.name])
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        teardown(self.paths.run_dir)
+        for name in list(self._procs):
+            self._reap_popen(name)
+        self._state = load_state(self.paths.run_dir) or self._state
+
+    def specs(self) -> dict[str, comp.ComponentSpec]:
+        if not self._specs:
+            self._specs = self._build_specs()
+        return self._specs
+
+    # -- one component ------------------------------------------------------------------
+    def start(self, name: str) -> None:
+        spec = self.specs()[name]
+        cgroup = self.cgroups.create(name) if spec.memory_cgroup and self._use_cgroups else None
+        proc = spawn(Launch(spec.argv, self._env(name, spec), self.paths.run_dir,
+                            self.paths.log(name), cgroup))
+        self._procs[name] = proc
+        self._record(name, ProcRecord(proc.pid, time.time(), str(cgroup or "")))
+        self._emit(name, Phase.START, 0.0, f"pid {proc.pid}")
+
+    def wait_ready(self, name: str, within: float | None = None) -> float:
+        spec = self.specs()[name]
+        began = time.monotonic()
+        try:
+            wait_ready(spec, self.http, self.topology.model.served_name,
+                       lambda: self._death(name), within)
+        except ComponentFailed as exc:
+            self._emit(name, Phase.FAILED, time.monotonic() - began, exc.reason)
+            raise ComponentFailed(name, exc.reason, self.log_tail(name)) from exc
+        except HarnessError as exc:
+            self._emit(name, Phase.FAILED, time.monotonic() - began, str(exc))
+            raise ComponentFailed(name, str(exc), self.log_tail(name)) from exc
+        elapsed = time.monotonic() - began
+        self._emit(name, Phase.READY, elapsed)
+        return elapsed
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            raise HarnessError(f"{name} is not running")
+        os.killpg(pid, sig)
+
+    def kill(self, name: str) -> int | None:
+        """SIGKILL the whole group; return the leader's exit status if we own it."""
+        pid = self._require_pid(name)
+        kill_all(pid, self.run_id, name)
+        return self._forget(name)
+
+    def stop(self, name: str, grace_s: float = 10.0) -> int | None:
+        """SIGTERM, graceful drain up to ``grace_s``, then SIGKILL."""
+        pid = self._require_pid(name)
+        terminate(pid, self.run_id, name, grace_s)
+        return self._forget(name)
+
+    def restart(self, name: str, within: float | None = None) -> float:
+        if self.pid(name) is not None:
+            self.stop(name)
+        self.start(name)
+        return self.wait_ready(name, within)
+
+    def pid(self, name: str) -> int | None:
+        record = self._state.components.get(name)
+        return record.pid if record else None
+
+    def is_running(self, name: str) -> bool:
+        return self._death(name) is None and self.pid(name) is not None
+
+    def exit_status(self, name: str) -> int | None:
+        proc = self._procs.get(name)
+        return proc.poll() if proc else None
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        try:
+            with self.paths.log(name).open(errors="replace") as handle:
+                return "".join(deque(handle, maxlen=lines)).rstrip()
+        except OSError:
+            return "(no log)"
+
+    # -- internals -----------------------------------------------------------------------
+    @property
+    def _use_cgroups(self) -> bool:
+        return self.cgroups.available()
+
+    def _prepare(self) -> None:
+        specs = self.specs()
+        check_ports_free(self.topology.host, self.topology.ports())
+        for d in (self.paths.config_dir, self.paths.data_dir, self.paths.log_dir,
+                  self.paths.run_dir / "tmp"):
+            d.mkdir(parents=True, exist_ok=True)
+        for spec in specs.values():
+            for data in spec.data_dirs:
+                self.paths.data(data).mkdir(parents=True, exist_ok=True)
+        render_run_configs(self.topology, self.paths)
+        self._start_watchdog()
+
+    def _build_specs(self) -> dict[str, comp.ComponentSpec]:
+        require_module("vllm", comp.STACK_HINT)
+        bins = comp.Binaries(
+            router=find_binary(["vllm-router"], comp.STACK_HINT),
+            haproxy=find_binary(["haproxy"], "apt-get install -y haproxy"),
+            prometheus=find_binary(["prometheus"], "apt-get install -y prometheus"),
+            alertmanager=find_binary(["prometheus-alertmanager", "alertmanager"],
+                                     "apt-get install -y prometheus-alertmanager"))
+        models = {n.name: self._model_dir(n.name) for n in self.topology.all_nodes()}
+        cgroup_root = self.cgroups.root if self._use_cgroups else None
+        return comp.build_specs(self.topology, self.paths, bins, models, cgroup_root)
+
+    def _model_dir(self, node: str) -> Path:
+        revision = self.topology.node_revision(self.topology.node(node))
+        return ensure_model(RECIPES[revision])
+
+    def _start_phase(self, names: list[str], after: dict[str, object] | None = None) -> None:
+        for name in names:
+            self.start(name)
+        hooks = after or {}
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            futures = {n: pool.submit(self._ready_then, n, hooks.get(n)) for n in names}
+            errors = [f.exception() for f in futures.values() if f.exception()]
+        if errors:
+            raise errors[0]  # type: ignore[misc]  # an exception instance, re-raised
+
+    def _ready_then(self, name: str, hook: object) -> None:
+        self.wait_ready(name)
+        if callable(hook):
+            hook()
+
+    def _populate_proxies(self) -> None:
+        t = self.topology
+        body = [{"name": n.name, "listen": f"{t.host}:{n.proxy_port}",
+                 "upstream": f"{t.host}:{n.port}", "enabled": True} for n in t.all_nodes()]
+        response = self.http.post(f"{t.fault_proxy_url}/populate", json=body)
+        if response.status_code not in (200, 201):
+            raise ComponentFailed(t.fault_proxy.name,
+                                  f"populate answered {response.status_code}: {response.text}")
+
+    def _start_watchdog(self) -> None:
+        if self._state.owner_pid is None:
+            return
+        argv = (sys.executable, "-m", "harness.stack.reaper", "--owner",
+                str(self._state.owner_pid), "--run-dir", str(self.paths.run_dir))
+        proc = spawn(Launch(argv, self._env(WATCHDOG, None), self.paths.run_dir,
+                            self.paths.log(WATCHDOG)))
+        self._procs[WATCHDOG] = proc
+        self._record(WATCHDOG, ProcRecord(proc.pid, 0.0))
+
+    def _env(self, name: str, spec: comp.ComponentSpec | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(spec.env if spec else ())
+        env.update({RUN_ID_ENV: self.run_id, COMPONENT_ENV: name,
+                    "TMPDIR": str(self.paths.run_dir / "tmp"), "PYTHONUNBUFFERED": "1"})
+        return env
+
+    def _record(self, name: str, record: ProcRecord | None) -> None:
+        self._state = self._state.with_component(name, record)
+        save_state(self.paths.run_dir, self._state)
+
+    def _require_pid(self, name: str) -> int:
+        pid = self.pid(name)
+        if pid is None:
+            raise HarnessError(f"{name} is not running in run {self.run_id}")
+        return pid
+
+    def _forget(self, name: str) -> int | None:
+        status = self._reap_popen(name)
+        self._record(name, None)
+        self._emit(name, Phase.STOPPED, 0.0, f"exit {status}")
+        return status
+
+    def _reap_popen(self, name: str) -> int | None:
+        proc = self._procs.pop(name, None)
+        if proc is None:
+            return None
+        try:
+            return proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _death(self, name: str) -> str | None:
+        proc = self._procs.get(name)
+        if proc is None:
+            return None if self.pid(name) else "not started"
+        code = proc.poll()
+        return None if code is None else f"exited with status {code} during start-up"
+
+    def _emit(self, name: str, phase: Phase, elapsed: float, detail: str = "") -> None:
+        self.on_event(Event(name, phase, elapsed, detail))

@@ -1,0 +1,133 @@
+"""Process groups: start a command in its own session, find and signal its whole group.
+
+vLLM's API server forks ``VLLM::EngineCore`` and ``VLLM::Worker``; killing only the
+server orphans them. Every component therefore runs as the leader of its own
+session, is tagged with ``LLM_DRILL_RUN_ID`` in its environment, and is stopped by
+signalling the whole group, then anything still tagged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.waits import Probe, Wait
+
+RUN_ID_ENV = "LLM_DRILL_RUN_ID"
+COMPONENT_ENV = "LLM_DRILL_COMPONENT"
+
+# Enter a memory cgroup before exec: memory charged before the move would stay outside.
+_CGROUP_WRAPPER = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: Path
+    log_path: Path
+    cgroup_dir: Path | None = None
+
+
+def spawn(launch: Launch) -> subprocess.Popen[bytes]:
+    """Start ``launch`` as the leader of a new session, output appended to its log."""
+    argv = launch.argv
+    if launch.cgroup_dir is not None:
+        argv = ("/bin/sh", "-c", _CGROUP_WRAPPER, "sh", str(launch.cgroup_dir), *argv)
+    launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with launch.log_path.open("ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=launch.cwd,
+                                env=dict(launch.env), start_new_session=True)
+
+
+def _pids() -> Iterable[int]:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            yield int(entry)
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for pid in _pids():
+        try:
+            if os.getpgid(pid) == pgid and not _is_zombie(pid):
+                members.append(pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
+
+
+def tagged_processes(run_id: str, component: str | None = None) -> list[int]:
+    """Pids whose environment carries this run id (and component, if given)."""
+    wanted = [f"{RUN_ID_ENV}={run_id}".encode()]
+    if component is not None:
+        wanted.append(f"{COMPONENT_ENV}={component}".encode())
+    found = []
+    for pid in _pids():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(item in environ for item in wanted) and not _is_zombie(pid):
+            found.append(pid)
+    return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def signal_pids(pids: Iterable[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            continue
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Signal a whole process group; False if it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
+    """SIGTERM the group, wait up to ``grace_s``, then SIGKILL whatever is left."""
+    def remaining() -> list[int]:
+        return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))
+
+    signal_group(pgid, signal.SIGTERM)
+    signal_pids(tagged_processes(run_id, component), signal.SIGTERM)
+    try:
+        Wait(within=grace_s, interval=0.1).until(
+            f"{component} to exit after SIGTERM",
+            lambda: Probe(done=not remaining()))
+    except Exception:  # noqa: BLE001  # escalation below is the answer to any wait failure
+        pass
+    kill_all(pgid, run_id, component)
+
+
+def kill_all(pgid: int, run_id: str, component: str, within: float = 10.0) -> None:
+    """SIGKILL the group and every process tagged with the component, and wait."""
+    def remaining() -> list[int]:
+        return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))
+
+    def probe() -> Probe[None]:
+        left = remaining()
+        signal_group(pgid, signal.SIGKILL)
+        signal_pids(left, signal.SIGKILL)
+        return Probe(done=not left, seen=f"still alive: {left}")
+
+    Wait(within=within, interval=0.05).until(f"{component} to die after SIGKILL", probe)

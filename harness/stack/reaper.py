@@ -1,0 +1,115 @@
+"""Tear a run down from its state file: used by ``down``, by crash cleanup, by the watchdog.
+
+A pytest session that is SIGKILLed cannot clean up after itself, so a stack it
+owns is watched by a small process in its own session: when the owner's pid
+disappears, the watchdog tears the run down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.stack.cgroups import MemoryCgroups
+from harness.stack.processes import kill_all, signal_pids, tagged_processes, terminate
+from harness.stack.runstate import RunState, load_state, runs_dir, save_state
+
+WATCHDOG = "watchdog"
+
+
+@dataclass(frozen=True)
+class Residue:
+    """What is left of a run after teardown: empty lists mean nothing."""
+
+    processes: tuple[int, ...]
+    cgroups: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return not self.processes and not self.cgroups
+
+
+def stop_order(state: RunState) -> list[str]:
+    """Newest first: the front door before gateways before nodes."""
+    return sorted(state.components, key=lambda n: state.components[n].started_at, reverse=True)
+
+
+def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
+    state = load_state(run_dir)
+    if state is None:
+        return Residue((), ())
+    for name in stop_order(state):
+        if name != WATCHDOG:
+            terminate(state.components[name].pid, state.run_id, name, grace_s)
+    _sweep(state.run_id)
+    MemoryCgroups(state.run_id).remove()
+    save_state(run_dir, RunState(state.run_id, state.stack_file, None, {}))
+    shutil.rmtree(run_dir / "tmp", ignore_errors=True)
+    return residue(state.run_id)
+
+
+def _sweep(run_id: str) -> None:
+    """Kill anything still tagged with the run (orphans), the watchdog last."""
+    me = os.getpid()
+    left = [p for p in tagged_processes(run_id) if p != me]
+    signal_pids(left, signal.SIGKILL)
+
+
+def residue(run_id: str) -> Residue:
+    me = os.getpid()
+    procs = tuple(p for p in tagged_processes(run_id) if p != me)
+    root = MemoryCgroups(run_id).root
+    return Residue(procs, (str(root),) if root.exists() else ())
+
+
+def reap_stale(home: Path) -> list[str]:
+    """Tear down every run whose owning process is gone; returns their run ids."""
+    reaped = []
+    base = runs_dir(home)
+    if not base.is_dir():
+        return reaped
+    for run_dir in sorted(base.iterdir()):
+        state = load_state(run_dir)
+        if state and state.components and state.owner_pid and not _alive(state.owner_pid):
+            teardown(run_dir)
+            reaped.append(state.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def watch(owner_pid: int, run_dir: Path, interval_s: float = 0.5) -> int:
+    """Block until the owner dies or the run is torn down; then tear down what is left."""
+    while _alive(owner_pid):
+        state = load_state(run_dir)
+        if state is None or not state.components:
+            return 0
+        time.sleep(interval_s)  # a watchdog's heartbeat, not a wait on a condition
+    teardown(run_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.stack.reaper")
+    parser.add_argument("--owner", type=int, required=True)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    return watch(args.owner, args.run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The Stack handle drills and tests hold: URLs by component, and process control."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.stack.process_runtime import ProcessRuntime
+from harness.stack.reaper import Residue, residue
+from harness.stack.runstate import default_home, new_run_id, run_dir_for, set_current
+from harness.stack.runtime import EventSink, Runtime, ignore_events
+from harness.topology import DEFAULT_STACK_FILE, Topology, load_topology
+
+
+@dataclass
+class Stack:
+    topology: Topology
+    runtime: Runtime
+    run_dir: Path
+    run_id: str
+
+    # -- URLs -------------------------------------------------------------------------
+    @property
+    def front_door_url(self) -> str:
+        return self.topology.front_door_url
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.topology.prometheus_url
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.topology.alertmanager_url
+
+    @property
+    def fault_proxy_url(self) -> str:
+        return self.topology.fault_proxy_url
+
+    @property
+    def webhook_url(self) -> str:
+        return self.topology.webhook_url
+
+    @property
+    def model(self) -> str:
+        return self.topology.model.served_name
+
+    def node_url(self, name: str) -> str:
+        return self.topology.url(self.topology.node(name).port)
+
+    def node_proxied_url(self, name: str) -> str:
+        return self.topology.url(self.topology.node(name).proxy_port)
+
+    def gateway_url(self, name: str) -> str:
+        return self.topology.url(self.topology.gateway(name).port)
+
+    def gateway_metrics_url(self, name: str) -> str:
+        return self.topology.url(self.topology.gateway(name).metrics_port, "/metrics")
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.topology.nodes)
+
+    @property
+    def gateway_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.topology.gateways)
+
+    # -- process control ----------------------------------------------------------------
+    def pid(self, name: str) -> int | None:
+        return self.runtime.pid(name)
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:
+        if sig is signal.SIGKILL:
+            return self.runtime.kill(name)
+        if sig is signal.SIGTERM:
+            return self.runtime.stop(name)
+        self.runtime.signal(name, sig)
+        return None
+
+    def start(self, name: str) -> None:
+        self.runtime.start(name)
+
+    def wait_ready(self, name: str, within: float | None = None) -> float:
+        return self.runtime.wait_ready(name, within)
+
+    def restart(self, name: str, within: float | None = None) -> float:
+        """Stop (if running), start, and return seconds from start to ready."""
+        if self.runtime.pid(name) is not None:
+            self.runtime.stop(name)
+        self.runtime.start(name)
+        return self.runtime.wait_ready(name, within)
+
+    def is_running(self, name: str) -> bool:
+        return self.runtime.is_running(name)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        return self.runtime.log_tail(name, lines)
+
+    def down(self) -> Residue:
+        self.runtime.down()
+        set_current(self.run_dir.parent.parent, None)
+        return residue(self.run_id)
+
+
+def create_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = None,
+                 on_event: EventSink = ignore_events, owned_by_me: bool = False) -> Stack:
+    """A process-runtime stack in a new run directory (not started yet)."""
+    topology = load_topology(stack_file)
+    home = home or default_home()
+    run_id = new_run_id()
+    run_dir = run_dir_for(home, run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runtime = ProcessRuntime(topology, run_dir, run_id, stack_file=str(stack_file),
+                             on_event=on_event, owner_pid=os.getpid() if owned_by_me else None)
+    return Stack(topology, runtime, run_dir, run_id)
+
+
+def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
+    """A handle on a stack started earlier (``llm-drill up``) from its run directory."""
+    from harness.stack.runstate import load_state
+
+    state = load_state(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir} has no state.json: not a llm-drill run directory")
+    path = stack_file or Path(state.stack_file)
+    topology = load_topology(path)
+    runtime = ProcessRuntime(topology, run_dir, state.run_id, stack_file=str(path))
+    return Stack(topology, runtime, run_dir, state.run_id)
+
+
+@contextmanager
+def running_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = None,
+                  on_event: EventSink = ignore_events) -> Iterator[Stack]:
+    """Bring a stack up for the duration of a ``with`` block; always tear it down."""
+    stack = create_stack(stack_file, home=home, on_event=on_event, owned_by_me=True)
+    try:
+        stack.runtime.up()
+        yield stack
+    finally:
+        stack.down()
