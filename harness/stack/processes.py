@@ -55,7 +55,7 @@ def group_members(pgid: int) -> list[int]:
     members = []
     for pid in _pids():
         try:
-            if os.getpgid(pid) == pgid and not _is_zombie(pid):
+            if os.getpgid(pid) == pgid and not is_zombie(pid):
                 members.append(pid)
         except (ProcessLookupError, PermissionError):
             continue
@@ -73,12 +73,12 @@ def tagged_processes(run_id: str, component: str | None = None) -> list[int]:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if all(item in environ for item in wanted) and not _is_zombie(pid):
+        if all(item in environ for item in wanted) and not is_zombie(pid):
             found.append(pid)
     return found
 
 
-def _is_zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.stack.cgroups import MemoryCgroups
-from harness.stack.processes import kill_all, signal_pids, tagged_processes, terminate
+from harness.stack.processes import is_zombie, signal_pids, tagged_processes, terminate
 from harness.stack.runstate import RunState, load_state, runs_dir, save_state
 
 WATCHDOG = "watchdog"
@@ -83,13 +83,14 @@ def reap_stale(home: Path) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` names a running (not zombie) process."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not is_zombie(pid)
 
 
 def watch(owner_pid: int, run_dir: Path, interval_s: float = 0.5) -> int:

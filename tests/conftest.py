@@ -1,0 +1,1 @@
+"""Shared test configuration: the llm-drill plugin is loaded through its entry point."""

@@ -1,0 +1,91 @@
+"""The real stack: a streamed completion through front door -> gateway -> node, a vLLM
+metric read back from Prometheus, and the lifecycle of `llm-drill up/status/down`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from harness.stack.processes import tagged_processes
+from harness.stack.stack import Stack
+from harness.topology import DEFAULT_STACK_FILE
+from harness.waits import Probe, Wait
+
+pytestmark = pytest.mark.stack
+
+
+def _stream_completion(url: str, model: str) -> tuple[int, list[str]]:
+    body = {"model": model, "prompt": "drill", "max_tokens": 8, "stream": True,
+            "ignore_eos": True}
+    chunks: list[str] = []
+    with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunks.append(json.loads(line[6:])["choices"][0]["text"])
+    return response.status_code, chunks
+
+
+def _vllm_counter(prom: str, metric: str) -> float:
+    response = httpx.get(f"{prom}/api/v1/query", params={"query": f"sum({metric})"}, timeout=5)
+    result = response.json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_streamed_completion_through_front_door_shows_in_prometheus(stack: Stack) -> None:
+    metric = 'vllm:request_success_total{job="vllm"}'
+    before = Wait(within=30, interval=0.5).until("Prometheus to scrape vLLM", lambda: Probe(
+        done=True, value=_vllm_counter(stack.prometheus_url, metric)))
+    status, chunks = _stream_completion(stack.front_door_url, stack.model)
+    assert status == 200 and len(chunks) == 8
+    Wait(within=15, interval=0.5).until_true(
+        "vllm:request_success_total to rise in Prometheus",
+        lambda: _vllm_counter(stack.prometheus_url, metric) >= (before or 0) + 1)
+
+
+def test_every_component_runs_in_its_own_group(stack: Stack) -> None:
+    for name in (*stack.node_names, *stack.gateway_names, stack.topology.front_door.name):
+        pid = stack.pid(name)
+        assert pid is not None and stack.is_running(name), name
+        assert tagged_processes(stack.run_id, name), f"{name} carries no run tag"
+
+
+def _small_topology(tmp_path: Path) -> Path:
+    """The default topology shrunk to one node and one gateway, on other ports."""
+    raw = yaml.safe_load(DEFAULT_STACK_FILE.read_text())
+    raw["nodes"], raw["gateways"], raw["canary"] = raw["nodes"][:1], raw["gateways"][:1], None
+    for section in raw.values():
+        for item in section if isinstance(section, list) else [section]:
+            if isinstance(item, dict):
+                for key in ("port", "proxy_port", "metrics_port", "stats_port"):
+                    if key in item:
+                        item[key] += 1000
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _cli(*args: str, home: Path, stack_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", "--stack-file", str(stack_file),
+                           "--home", str(home), *args], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_cli_up_status_down_leaves_nothing(tmp_path: Path) -> None:
+    stack_file, home = _small_topology(tmp_path), tmp_path / "home"
+    up = _cli("up", home=home, stack_file=stack_file)
+    assert up.returncode == 0, up.stderr[-3000:]
+    run_id = (home / "current").read_text().strip()
+    status = _cli("status", home=home, stack_file=stack_file)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "node1" in status.stdout and "MiB" in status.stdout
+    down = _cli("down", home=home, stack_file=stack_file)
+    assert down.returncode == 0, down.stderr
+    assert "nothing left running" in down.stderr
+    assert tagged_processes(run_id) == []
+    assert not (home / "current").exists()

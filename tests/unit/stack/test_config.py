@@ -1,0 +1,87 @@
+"""Stack files: malformed input names the file, line and field; nothing is started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.topology import DEFAULT_STACK_FILE, Topology, load_topology
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stack.yaml"
+    path.write_text(text)
+    return path
+
+
+def _default_with(old: str, new: str, tmp_path: Path) -> Path:
+    text = DEFAULT_STACK_FILE.read_text()
+    assert old in text
+    return _write(tmp_path, text.replace(old, new, 1))
+
+
+def test_default_stack_file_loads() -> None:
+    topology = load_topology()
+    assert isinstance(topology, Topology)
+    assert [n.name for n in topology.nodes] == ["node1", "node2"]
+    assert len(topology.gateways) == 2
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    path = _default_with("port: 18080", "port: eighty", tmp_path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if "eighty" in text)
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    assert info.value.path == str(path)
+    assert info.value.line == line
+    assert info.value.field == "front_door.port"
+    assert "expected an integer" in str(info.value)
+
+
+def test_unknown_field_lists_known_ones(tmp_path: Path) -> None:
+    path = _default_with("stats_port: 18081", "stats_port: 18081\n  colour: blue", tmp_path)
+    with pytest.raises(ConfigError, match=r"front_door\.colour.*unknown field"):
+        load_topology(path)
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    path = _default_with("  - {name: node2, port: 18002, proxy_port: 18102}\n",
+                         "  - {name: node2, port: 18002}\n", tmp_path)
+    with pytest.raises(ConfigError, match=r"nodes\[1\]\.proxy_port.*required"):
+        load_topology(path)
+
+
+def test_port_clash_is_a_config_error(tmp_path: Path) -> None:
+    path = _default_with("port: 18094", "port: 18090", tmp_path)
+    with pytest.raises(ConfigError, match="ports used twice: \\[18090\\]"):
+        load_topology(path)
+
+
+def test_block_size_must_suit_cpu_attention(tmp_path: Path) -> None:
+    path = _default_with("block_size: 32", "block_size: 16", tmp_path)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        load_topology(path)
+
+
+def test_not_yaml_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "model:\n  served_name: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_topology(path)
+    assert info.value.line is not None and "not valid YAML" in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_topology(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_typed(tmp_path: Path) -> None:
+    topology = load_topology(overrides={"thresholds.ttft_p95_s": 1.5})
+    assert topology.thresholds.ttft_p95_s == 1.5
+    with pytest.raises(ConfigError, match="thresholds.nope"):
+        load_topology(overrides={"thresholds.nope": 1})
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_topology(overrides={"thresholds.ttft_p95_s": "fast"})
