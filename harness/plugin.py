@@ -95,7 +95,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         yield handle
     finally:
         config.hook.pytest_llm_drill_stack_teardown(stack=handle)
-        if not url:
+        if url:
+            handle.close()
+        else:
             left = handle.down()
             assert left.clean, f"residue after teardown: {left}"
 

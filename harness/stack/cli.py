@@ -123,7 +123,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     took = time.monotonic() - began
     if not left.clean:
         console.print(f"[red]residue after down[/]: processes {left.processes}, "
-                      f"cgroups {left.cgroups}")
+                      f"cgroups {left.cgroups}, temp dirs {left.temp_dirs}")
         return 1
     run_id = state.run_id if state else run_dir.name
     console.print(f"run {run_id} down in {took:.1f}s; nothing left running")

@@ -24,6 +24,9 @@ class ExternalRuntime:
     def down(self) -> None:
         """Nothing to stop: we did not start it."""
 
+    def close(self) -> None:
+        """No connections of its own."""
+
     def start(self, name: str) -> None:
         raise self._refuse(f"starting {name}")
 

@@ -22,7 +22,7 @@ from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, Launch, kill_all,
 from harness.stack.readiness import wait_ready
 from harness.stack.reaper import WATCHDOG, teardown
 from harness.stack.render import render_run_configs
-from harness.stack.runstate import ProcRecord, RunState, load_state, save_state
+from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
 from harness.stack.runtime import Event, EventSink, Phase, ignore_events
 from harness.topology import Topology
 
@@ -63,6 +63,16 @@ class ProcessRuntime:
         for name in list(self._procs):
             self._reap_popen(name)
         self._state = load_state(self.paths.run_dir) or self._state
+
+    def close(self) -> None:
+        """Release connections and let go of children that keep running (attached use)."""
+        self.http.close()
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                # Detach: the process outlives this handle on purpose (its group is in
+                # the state file for `down`); Popen would otherwise warn when collected.
+                proc.returncode = 0
+        self._procs.clear()
 
     def specs(self) -> dict[str, comp.ComponentSpec]:
         if not self._specs:
@@ -146,7 +156,7 @@ class ProcessRuntime:
         specs = self.specs()
         check_ports_free(self.topology.host, self.topology.ports())
         for d in (self.paths.config_dir, self.paths.data_dir, self.paths.log_dir,
-                  self.paths.run_dir / "tmp"):
+                  scratch_dir(self.run_id)):
             d.mkdir(parents=True, exist_ok=True)
         for spec in specs.values():
             for data in spec.data_dirs:
@@ -208,7 +218,7 @@ class ProcessRuntime:
         env = dict(os.environ)
         env.update(spec.env if spec else ())
         env.update({RUN_ID_ENV: self.run_id, COMPONENT_ENV: name,
-                    "TMPDIR": str(self.paths.run_dir / "tmp"), "PYTHONUNBUFFERED": "1"})
+                    "TMPDIR": str(scratch_dir(self.run_id)), "PYTHONUNBUFFERED": "1"})
         return env
 
     def _record(self, name: str, record: ProcRecord | None) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.processes import is_zombie, signal_pids, tagged_processes, terminate
-from harness.stack.runstate import RunState, load_state, runs_dir, save_state
+from harness.stack.runstate import RunState, load_state, runs_dir, save_state, scratch_dir
 
 WATCHDOG = "watchdog"
 
@@ -29,10 +29,11 @@ class Residue:
 
     processes: tuple[int, ...]
     cgroups: tuple[str, ...]
+    temp_dirs: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:
-        return not self.processes and not self.cgroups
+        return not self.processes and not self.cgroups and not self.temp_dirs
 
 
 def stop_order(state: RunState) -> list[str]:
@@ -50,7 +51,7 @@ def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
     _sweep(state.run_id)
     MemoryCgroups(state.run_id).remove()
     save_state(run_dir, RunState(state.run_id, state.stack_file, None, {}))
-    shutil.rmtree(run_dir / "tmp", ignore_errors=True)
+    shutil.rmtree(scratch_dir(state.run_id), ignore_errors=True)
     return residue(state.run_id)
 
 
@@ -65,7 +66,8 @@ def residue(run_id: str) -> Residue:
     me = os.getpid()
     procs = tuple(p for p in tagged_processes(run_id) if p != me)
     root = MemoryCgroups(run_id).root
-    return Residue(procs, (str(root),) if root.exists() else ())
+    files = tuple(str(p) for p in (scratch_dir(run_id),) if p.exists())
+    return Residue(procs, (str(root),) if root.exists() else (), files)
 
 
 def reap_stale(home: Path) -> list[str]:

@@ -49,6 +49,13 @@ class RunState:
         return replace(self, components=comps)
 
 
+def scratch_dir(run_id: str) -> Path:
+    """The run's TMPDIR. Short on purpose: vLLM binds ZMQ IPC sockets there, and a Unix
+    socket path must stay under 108 bytes, which a run directory deep in a tree is not.
+    Teardown removes it with the run."""
+    return Path("/tmp") / f"llm-drill-{run_id}"
+
+
 def runs_dir(home: Path) -> Path:
     return home / "runs"
 

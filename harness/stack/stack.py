@@ -99,8 +99,12 @@ class Stack:
     def log_tail(self, name: str, lines: int = 20) -> str:
         return self.runtime.log_tail(name, lines)
 
+    def close(self) -> None:
+        self.runtime.close()
+
     def down(self) -> Residue:
         self.runtime.down()
+        self.runtime.close()
         set_current(self.run_dir.parent.parent, None)
         return residue(self.run_id)
 

@@ -4,6 +4,7 @@ metric read back from Prometheus, and the lifecycle of `llm-drill up/status/down
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from harness.stack.processes import tagged_processes
+from harness.stack.processes import group_members, tagged_processes
 from harness.stack.stack import Stack
 from harness.topology import DEFAULT_STACK_FILE
 from harness.waits import Probe, Wait
@@ -52,7 +53,8 @@ def test_every_component_runs_in_its_own_group(stack: Stack) -> None:
     for name in (*stack.node_names, *stack.gateway_names, stack.topology.front_door.name):
         pid = stack.pid(name)
         assert pid is not None and stack.is_running(name), name
-        assert tagged_processes(stack.run_id, name), f"{name} carries no run tag"
+        assert os.getpgid(pid) == pid, f"{name} does not lead its own process group"
+        assert pid in group_members(pid)
 
 
 def _small_topology(tmp_path: Path) -> Path:

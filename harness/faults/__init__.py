@@ -1,0 +1,45 @@
+"""Fault objects: apply()/revert()/describe(), always reverted.
+
+Network faults drive a Toxiproxy-API server (the embedded
+:mod:`harness.toxiproxy` or a real Toxiproxy) through
+:class:`~harness.faults.toxiproxy_client.ToxiproxyClient`.
+"""
+
+from harness.faults.base import Fault, FaultBase
+from harness.faults.network import (
+    Bandwidth,
+    HttpError,
+    Latency,
+    LimitData,
+    ProxyDisabled,
+    ResetPeer,
+    Slicer,
+    SlowClose,
+    SseCut,
+    SseStall,
+    Timeout,
+    ToxicFault,
+)
+from harness.faults.toxiproxy_client import Proxy, ProxySpec, Toxic, ToxicSpec, ToxiproxyClient
+
+__all__ = [
+    "Bandwidth",
+    "Fault",
+    "FaultBase",
+    "HttpError",
+    "Latency",
+    "LimitData",
+    "Proxy",
+    "ProxyDisabled",
+    "ProxySpec",
+    "ResetPeer",
+    "Slicer",
+    "SlowClose",
+    "SseCut",
+    "SseStall",
+    "Timeout",
+    "Toxic",
+    "ToxicFault",
+    "ToxicSpec",
+    "ToxiproxyClient",
+]

@@ -1,0 +1,1 @@
+"""Reporting: drill journals, the HTML report and the generated runbooks."""

@@ -1,0 +1,5 @@
+"""``python -m harness.toxiproxy [--host H] [--port P]``."""
+
+from harness.toxiproxy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""``llm-drill toxiproxy`` / ``python -m harness.toxiproxy``: run the fault proxy.
+
+Flags mirror the real server's ``-host``, ``-port``, ``-config`` and ``-seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import resource
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.toxiproxy.httpd import Request
+from harness.toxiproxy.server import ToxiproxyServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", "-host", default="127.0.0.1",
+                        help="address the API listens on (default 127.0.0.1)")
+    parser.add_argument("--port", "-port", type=int, default=8474,
+                        help="port the API listens on (default 8474; 0 = any free port)")
+    parser.add_argument("--config", "-config", type=Path, default=None,
+                        help="JSON file of proxies to create at start (like POST /populate)")
+    parser.add_argument("--seed", "-seed", type=int, default=None,
+                        help="seed for toxicity draws, jitter and slicing")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``toxiproxy`` subcommand to the ``llm-drill`` CLI."""
+    parser = subparsers.add_parser(
+        "toxiproxy", help="run the embedded Toxiproxy-compatible fault proxy",
+        description=__doc__)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit code."""
+    _raise_fd_limit()
+    try:
+        return asyncio.run(_main(args))
+    except OSError as exc:
+        print(f"toxiproxy: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _raise_fd_limit() -> None:
+    """Each proxied connection holds two sockets: use the hard limit on open files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _main(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed) if args.seed is not None else None
+    server = ToxiproxyServer(args.host, args.port, rng=rng)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        if args.config is not None and not await _populate(server, args.config):
+            return 1
+        print(f"listening on {server.url}", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
+async def _populate(server: ToxiproxyServer, path: Path) -> bool:
+    body = path.read_bytes()
+    response = await server.api.handle(Request("POST", "/populate", (), body))
+    if response.status >= 300:
+        message = json.loads(response.body).get("error", "")
+        print(f"toxiproxy: {path}: {message}", file=sys.stderr)
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.toxiproxy", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
