@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE,
                         help="topology file (default: compose/stack.yaml)")
     parser.add_argument("--home", type=Path, default=None,
-                        help="where run directories live (default: $LLM_DRILL_HOME or ./.llm-drill)")
+                        help="run directories (default: $LLM_DRILL_HOME or ./.llm-drill)")
     sub = parser.add_subparsers(dest="command", required=True)
     from harness.stack import cli as stack_cli
 

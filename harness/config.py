@@ -68,6 +68,7 @@ def _replace_dotted(obj: Any, parts: list[str], raw: Any, dotted: str, path: str
         return dataclasses.replace(obj, **{head: inner})
     hint = typing.get_type_hints(type(obj))[head]
     node = yaml.compose(yaml.safe_dump(raw), Loader=yaml.SafeLoader)
+    assert node is not None  # safe_dump of any value yields one document
     new = _Decoder(path).decode(node, hint, dotted)
     return dataclasses.replace(obj, **{head: new})
 

@@ -18,7 +18,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701  # YAML and HAProxy config, not HTML
+        autoescape=False,  # YAML and HAProxy config, not HTML
     )
 
 

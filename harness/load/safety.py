@@ -30,7 +30,7 @@ def _is_loopback(host: str) -> bool:
 
 def topology_hosts() -> frozenset[str]:
     """Hosts the default topology names (empty if it cannot be read)."""
-    from harness.topology import load_topology  # noqa: PLC0415 - only needed off loopback
+    from harness.topology import load_topology
 
     try:
         return frozenset({load_topology().host})

@@ -115,6 +115,6 @@ class LoadExporter:
 
 def default_exporter_port() -> int:
     """The load exporter port the topology names (``load_exporter.port``)."""
-    from harness.topology import load_topology  # noqa: PLC0415 - reads a file; only when asked
+    from harness.topology import load_topology
 
     return load_topology().load_exporter.port

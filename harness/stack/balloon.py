@@ -8,6 +8,7 @@ OOM killer picks the node, not the balloon.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -19,10 +20,8 @@ PAGE = 4096
 def protect_from_oom_killer() -> None:
     """Lowering the score needs CAP_SYS_RESOURCE; without it the node's raised score
     (see harness.stack.oom) is what makes the kernel pick the node."""
-    try:
+    with contextlib.suppress(PermissionError):
         Path("/proc/self/oom_score_adj").write_text("-1000")
-    except PermissionError:
-        pass
 
 
 def inflate(total_mib: int) -> list[bytearray]:

@@ -6,6 +6,7 @@ there; where it cannot, nodes run without a cgroup and memory faults say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,5 @@ def read_oom_kills(path: Path) -> int:
 
 
 def _rmdir_quiet(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # busy or gone: the caller's wait polls again
         path.rmdir()
-    except OSError:
-        pass

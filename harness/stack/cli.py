@@ -131,8 +131,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from harness.stack.compose import COMPOSE_FILE, render_compose
     from harness.files import write_atomic
+    from harness.stack.compose import COMPOSE_FILE, render_compose
     from harness.topology import load_topology
 
     out = args.out or COMPOSE_FILE

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from harness.topology import GatewaySpec, NodeSpec, Topology
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     NODE = "node"
     GATEWAY = "gateway"
     FRONT_DOOR = "frontdoor"
@@ -24,7 +24,7 @@ class Kind(str, Enum):
     WEBHOOK = "webhook"
 
 
-class ReadyCheck(str, Enum):
+class ReadyCheck(StrEnum):
     """How readiness is proven (see harness.stack.readiness)."""
 
     COMPLETION = "completion"  # a real completion succeeds (vLLM nodes, gateways, front door)

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}\n"
@@ -80,7 +81,7 @@ def _build(recipe: ModelRecipe, out: Path) -> None:
     _build_weights(recipe).save_pretrained(str(out), safe_serialization=True)
 
 
-def _build_tokenizer(recipe: ModelRecipe):  # type: ignore[no-untyped-def]  # transformers is untyped
+def _build_tokenizer(recipe: ModelRecipe) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -91,14 +92,15 @@ def _build_tokenizer(recipe: ModelRecipe):  # type: ignore[no-untyped-def]  # tr
     trainer = trainers.BpeTrainer(vocab_size=recipe.vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(TRAINING_TEXT * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", pad_token="<pad>")
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # transformers is untyped
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+        pad_token="<pad>")
     fast.chat_template = CHAT_TEMPLATE
     fast.model_max_length = recipe.max_positions
     return fast
 
 
-def _build_weights(recipe: ModelRecipe):  # type: ignore[no-untyped-def]  # transformers is untyped
+def _build_weights(recipe: ModelRecipe) -> Any:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -108,9 +110,10 @@ def _build_weights(recipe: ModelRecipe):  # type: ignore[no-untyped-def]  # tran
         intermediate_size=recipe.intermediate_size, num_hidden_layers=recipe.num_layers,
         num_attention_heads=recipe.num_heads, num_key_value_heads=recipe.num_kv_heads,
         max_position_embeddings=recipe.max_positions, bos_token_id=0, eos_token_id=1,
-        pad_token_id=3, torch_dtype="bfloat16", tie_word_embeddings=True,
+        pad_token_id=3, dtype="bfloat16", tie_word_embeddings=True,
     )
-    return LlamaForCausalLM(config).to(torch.bfloat16)
+    model: Any = LlamaForCausalLM(config)  # type: ignore[no-untyped-call]  # untyped
+    return model.to(torch.bfloat16)
 
 
 if __name__ == "__main__":

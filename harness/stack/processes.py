@@ -8,6 +8,7 @@ signalling the whole group, then anything still tagged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import NotReady
 from harness.waits import Probe, Wait
 
 RUN_ID_ENV = "LLM_DRILL_RUN_ID"
@@ -110,12 +112,10 @@ def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
 
     signal_group(pgid, signal.SIGTERM)
     signal_pids(tagged_processes(run_id, component), signal.SIGTERM)
-    try:
+    with contextlib.suppress(NotReady):  # past the grace period: escalate below
         Wait(within=grace_s, interval=0.1).until(
             f"{component} to exit after SIGTERM",
             lambda: Probe(done=not remaining()))
-    except Exception:  # noqa: BLE001  # escalation below is the answer to any wait failure
-        pass
     kill_all(pgid, run_id, component)
 
 

@@ -72,7 +72,7 @@ def residue(run_id: str) -> Residue:
 
 def reap_stale(home: Path) -> list[str]:
     """Tear down every run whose owning process is gone; returns their run ids."""
-    reaped = []
+    reaped: list[str] = []
     base = runs_dir(home)
     if not base.is_dir():
         return reaped

@@ -5,13 +5,13 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from harness.topology import Topology
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     START = "start"
     HEALTH = "health"
     WARM = "warm"

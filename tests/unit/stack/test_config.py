@@ -56,7 +56,7 @@ def test_missing_required_field(tmp_path: Path) -> None:
 
 def test_port_clash_is_a_config_error(tmp_path: Path) -> None:
     path = _default_with("port: 18094", "port: 18090", tmp_path)
-    with pytest.raises(ConfigError, match="ports used twice: \\[18090\\]"):
+    with pytest.raises(ConfigError, match=r"ports used twice: \[18090\]"):
         load_topology(path)
 
 
@@ -81,7 +81,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_overrides_are_typed(tmp_path: Path) -> None:
     topology = load_topology(overrides={"thresholds.ttft_p95_s": 1.5})
     assert topology.thresholds.ttft_p95_s == 1.5
-    with pytest.raises(ConfigError, match="thresholds.nope"):
+    with pytest.raises(ConfigError, match=r"thresholds\.nope"):
         load_topology(overrides={"thresholds.nope": 1})
     with pytest.raises(ConfigError, match="expected a number"):
         load_topology(overrides={"thresholds.ttft_p95_s": "fast"})
