@@ -68,7 +68,9 @@ def force_oom(cgroups: MemoryCgroups, component: str, headroom_mib: int, log: Pa
     cgroups.set_limit(component, limit)
     mark_as_oom_victims(cgroups.path(component))
     kernel_log_mark = _kernel_log_length()
-    balloon = inflate_balloon(cgroups, component, headroom_mib * 2 + 64, log)
+    # Clean file pages (mapped libraries) are reclaimed before anything is killed, so the
+    # balloon may need to grow past the headroom by all of them: size it to the whole cap.
+    balloon = inflate_balloon(cgroups, component, limit // 2**20, log)
     try:
         Wait(within=within, interval=0.1).until(
             f"the kernel to OOM-kill a process of {component}",

@@ -6,9 +6,12 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
+from harness.faults.toxiproxy_client import ToxiproxyClient
 from harness.stack.process_runtime import ProcessRuntime
 from harness.stack.reaper import Residue, residue
 from harness.stack.runstate import default_home, new_run_id, run_dir_for, set_current
@@ -22,6 +25,19 @@ class Stack:
     runtime: Runtime
     run_dir: Path
     run_id: str
+    _http: httpx.Client | None = field(default=None, repr=False)
+
+    @property
+    def http(self) -> httpx.Client:
+        """A client for talking to the stack's components (closed with the handle)."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0))
+        return self._http
+
+    @property
+    def fault_proxy(self) -> ToxiproxyClient:
+        """The Toxiproxy API of the stack's fault proxy (embedded or real)."""
+        return ToxiproxyClient(self.http, self.fault_proxy_url)
 
     # -- URLs -------------------------------------------------------------------------
     @property
@@ -101,10 +117,13 @@ class Stack:
 
     def close(self) -> None:
         self.runtime.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def down(self) -> Residue:
         self.runtime.down()
-        self.runtime.close()
+        self.close()
         set_current(self.run_dir.parent.parent, None)
         return residue(self.run_id)
 

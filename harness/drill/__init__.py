@@ -1,0 +1,1 @@
+"""Running a drill: its config, its record (the journal), and the steps every drill shares."""
