@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from harness.drill.config import DrillsConfig
     from harness.stack.stack import Stack
 
 STACK_MARKER = "stack"
@@ -32,6 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for flag, ini, text in _OPTIONS:
         group.addoption(flag, dest=ini, default=None, help=f"{text} [ini: {ini}]")
         parser.addini(ini, text, default="")
+    group.addoption("--drill-set", dest="llm_drill_set", action="append", default=[],
+                    metavar="SECTION.FIELD=VALUE",
+                    help="override one drills/drills.yaml value [ini: llm_drill_set]")
+    parser.addini("llm_drill_set", "overrides of drills/drills.yaml values", type="linelist",
+                  default=[])
     group.addoption("--no-stack", dest="llm_drill_no_stack", action="store_true",
                     help="skip tests that need the real stack [ini: llm_drill_no_stack]")
     parser.addini("llm_drill_no_stack", "skip tests that need the real stack", type="bool",
@@ -100,6 +106,15 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         else:
             left = handle.down()
             assert left.clean, f"residue after teardown: {left}"
+
+
+@pytest.fixture(scope="session")
+def drills_config(request: pytest.FixtureRequest) -> DrillsConfig:
+    """drills/drills.yaml with this run's --drill-set overrides."""
+    from harness.drill.config import load_drills_config
+
+    sets = [*request.config.getini("llm_drill_set"), *request.config.getoption("llm_drill_set")]
+    return load_drills_config(sets=sets)
 
 
 def _start(config: pytest.Config) -> Stack:

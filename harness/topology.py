@@ -47,12 +47,14 @@ class GatewaySpec:
     name: str
     port: int
     metrics_port: int
+    proxy_port: int
 
 
 @dataclass(frozen=True)
 class GatewayPolicy:
     policy: str = "round_robin"
     health_check_interval_s: int = 1
+    health_check_timeout_s: int = 3
     health_failure_threshold: int = 2
     health_success_threshold: int = 1
     retry_max: int = 3
@@ -137,6 +139,11 @@ class Topology:
         if dupes:
             raise ValueError(f"component names used twice: {dupes}")
 
+    def proxies(self) -> list[tuple[str, int, int]]:
+        """(name, listen port, upstream port) of every fault-proxy route."""
+        routes = [(n.name, n.proxy_port, n.port) for n in self.all_nodes()]
+        return routes + [(g.name, g.proxy_port, g.port) for g in self.gateways]
+
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"
 
@@ -164,7 +171,8 @@ class Topology:
         for node in self.all_nodes():
             pairs += [(node.name, node.port), (f"{node.name}:proxy", node.proxy_port)]
         for gw in self.gateways:
-            pairs += [(gw.name, gw.port), (f"{gw.name}:metrics", gw.metrics_port)]
+            pairs += [(gw.name, gw.port), (f"{gw.name}:metrics", gw.metrics_port),
+                      (f"{gw.name}:proxy", gw.proxy_port)]
         fd = self.front_door
         pairs += [(fd.name, fd.port), (f"{fd.name}:stats", fd.stats_port)]
         for svc in (self.fault_proxy, self.prometheus, self.alertmanager, self.webhook,

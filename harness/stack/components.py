@@ -107,7 +107,7 @@ def gateway_spec(t: Topology, gw: GatewaySpec, router_bin: str) -> ComponentSpec
         "--health-check-interval-secs", str(p.health_check_interval_s),
         "--health-failure-threshold", str(p.health_failure_threshold),
         "--health-success-threshold", str(p.health_success_threshold),
-        "--health-check-timeout-secs", str(max(1, p.health_check_interval_s)),
+        "--health-check-timeout-secs", str(p.health_check_timeout_s),
         "--retry-max-retries", str(p.retry_max),
         "--retry-initial-backoff-ms", str(p.retry_initial_backoff_ms),
         "--retry-max-backoff-ms", str(p.retry_max_backoff_ms),
@@ -136,7 +136,7 @@ def fault_proxy_spec(t: Topology, python: str = PYTHON) -> ComponentSpec:
     fp = t.fault_proxy
     argv = (python, "-m", "harness.toxiproxy", "--host", t.host, "--port", str(fp.port))
     return ComponentSpec(name=fp.name, kind=Kind.FAULT_PROXY, argv=argv,
-                         ports=(fp.port, *(n.proxy_port for n in t.all_nodes())),
+                         ports=(fp.port, *(port for _, port, _ in t.proxies())),
                          ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(fp.port, "/version"),
                          start_timeout_s=30)
 

@@ -197,8 +197,9 @@ class ProcessRuntime:
 
     def _populate_proxies(self) -> None:
         t = self.topology
-        body = [{"name": n.name, "listen": f"{t.host}:{n.proxy_port}",
-                 "upstream": f"{t.host}:{n.port}", "enabled": True} for n in t.all_nodes()]
+        body = [{"name": name, "listen": f"{t.host}:{listen}",
+                 "upstream": f"{t.host}:{upstream}", "enabled": True}
+                for name, listen, upstream in t.proxies()]
         response = self.http.post(f"{t.fault_proxy_url}/populate", json=body)
         if response.status_code not in (200, 201):
             raise ComponentFailed(t.fault_proxy.name,

@@ -55,12 +55,12 @@ def test_haproxy_and_prometheus_targets_come_from_topology() -> None:
     topology = load_topology()
     haproxy = render("haproxy.cfg.j2", topology)
     for gw in topology.gateways:
-        assert f"server {gw.name} {topology.host}:{gw.port} check" in haproxy
+        assert f"server {gw.name} {topology.host}:{gw.proxy_port} check" in haproxy
     prom = yaml.safe_load(render("prometheus.yml.j2", topology, rules_file="r.yml"))
     targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"]
                for t in sc["targets"]}
     expected = {f"{topology.host}:{p}" for _, p in topology.ports()
-                if p not in {n.proxy_port for n in topology.all_nodes()}}
+                if p not in {listen for _, listen, _ in topology.proxies()}}
     expected -= {f"{topology.host}:{g.port}" for g in topology.gateways}
     expected -= {f"{topology.host}:{topology.front_door.port}"}
     expected -= {f"{topology.host}:{topology.prometheus.port}",

@@ -1,0 +1,105 @@
+"""Steady state: the stack a drill may start from, or the drill refuses to start.
+
+Steady means: every component runs; no toxic is left on the fault proxy; no alert is
+pending or firing; every node idle with KV at baseline; every gateway sees every node
+healthy; every front-door backend is UP; and probe requests through the front door
+all succeed within the TTFT bound. A drill waits (with a deadline) for this, so the
+one before it may still be settling; past the deadline it aborts, naming what is off.
+"""
+
+from __future__ import annotations
+
+from harness.drill.run import STEADY_PROPERTY, DrillRun
+from harness.errors import HarnessError, NotReady
+from harness.load import LoadSpec, parse_lengths
+from harness.observe import TimelineSample, TimelineTargets
+from harness.observe.timeline import Timeline
+from harness.waits import Probe, Wait
+
+NOT_STEADY = "the stack is not at steady state; the drill refuses to start"
+
+
+def component_problems(drill: DrillRun) -> list[str]:
+    stack, t = drill.stack, drill.stack.topology
+    names = [*stack.node_names, *stack.gateway_names, t.front_door.name, t.fault_proxy.name,
+             t.prometheus.name, t.alertmanager.name, t.webhook.name]
+    return [f"{n} is not running" for n in names if not stack.is_running(n)]
+
+
+def sample_problems(drill: DrillRun, sample: TimelineSample) -> list[str]:
+    in_rotation = set(drill.stack.node_names)
+    baseline = drill.stack.topology.thresholds.kv_release_baseline
+    problems = [f"node {n.node}: {_node_state(n.up, n.running, n.waiting, n.kv_usage)}"
+                for n in sample.nodes if n.node in in_rotation
+                and not (n.up and n.running == 0 and n.waiting == 0
+                         and (n.kv_usage or 0) <= baseline)]
+    problems += [f"{w.gateway} sees {w.worker} unhealthy" for w in sample.workers
+                 if w.healthy is False]
+    problems += [f"front door backend {b.server} is {b.state}" for b in sample.frontdoor
+                 if b.state != "UP"]
+    return problems
+
+
+def _node_state(up: bool, running: float | None, waiting: float | None,
+                kv: float | None) -> str:
+    if not up:
+        return "metrics unreachable"
+    return f"running={running} waiting={waiting} kv={kv}"
+
+
+def alert_problems(drill: DrillRun) -> list[str]:
+    return [f"alert {a.name} is {a.state} {dict(a.labels)}"
+            for a in drill.observer.prometheus.alerts()]
+
+
+def toxic_problems(drill: DrillRun) -> list[str]:
+    client = drill.stack.fault_proxy
+    return [f"toxic {x.name} left on {p.name}" for p in client.proxies().values()
+            for x in p.toxics] + [f"proxy {p.name} disabled" for p in client.proxies().values()
+                                  if not p.enabled]
+
+
+def all_problems(drill: DrillRun) -> list[str]:
+    targets = TimelineTargets.from_topology(drill.stack.topology, drill.http)
+    sample = Timeline(targets).sample_once()
+    return (component_problems(drill) + toxic_problems(drill) + sample_problems(drill, sample)
+            + alert_problems(drill))
+
+
+def ensure_steady(drill: DrillRun) -> None:
+    """Wait for steady state, then probe; abort the drill (not the stack) if it never is."""
+    within = drill.config.steady.settle_within_s
+    try:
+        Wait(within=within, interval=1.0, transient=(OSError, HarnessError)).until(
+            "steady state", lambda: _steady_probe(drill))
+    except NotReady as exc:
+        _abort(drill, f"{NOT_STEADY}: {exc.last_seen}")
+    _probe_requests(drill)
+
+
+def _steady_probe(drill: DrillRun) -> Probe[None]:
+    problems = all_problems(drill)
+    return Probe(done=not problems, seen="; ".join(problems))
+
+
+def _probe_requests(drill: DrillRun) -> None:
+    cfg = drill.config.steady
+    spec = LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
+                    max_requests=cfg.probe_requests, duration_s=60, concurrency=1,
+                    output_len=parse_lengths("16", field_name="steady.output_len"))
+    results = drill.load(spec).start().wait()
+    summary = drill.summarize("steady probe", results)
+    p95 = summary.ttft_p95_s
+    failed = summary.requests - summary.ok
+    if failed / max(1, summary.requests) > cfg.max_error_ratio or p95 is None \
+            or p95 > cfg.ttft_p95_s:
+        _abort(drill, f"{NOT_STEADY}: probe requests {failed} of {summary.requests} failed, "
+                      f"TTFT p95 {p95} s (bound {cfg.ttft_p95_s} s)")
+        return
+    drill.measure("steady_ttft_p95_s", p95)
+    drill.check(STEADY_PROPERTY, True, f"{summary.requests} probes ok, TTFT p95 {p95:.3f}s")
+
+
+def _abort(drill: DrillRun, detail: str) -> None:
+    drill.aborted = True
+    drill.check(STEADY_PROPERTY, False, detail)
