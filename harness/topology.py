@@ -72,7 +72,8 @@ class FrontDoorSpec:
     port: int
     stats_port: int
     check_interval_ms: int = 500
-    fall: int = 2
+    check_timeout_ms: int = 3000
+    fall: int = 3
     rise: int = 2
 
 

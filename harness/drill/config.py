@@ -83,6 +83,7 @@ class CancelStormConfig:
     waves: int
     streams_per_wave: int
     chunks_before_cancel: int
+    concurrency: int
     output_tokens: int
     settle_s: float
     flat_window_s: float

@@ -21,7 +21,7 @@ from harness.stack.preflight import check_ports_free, find_binary, require_modul
 from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, Launch, kill_all, spawn, terminate
 from harness.stack.readiness import wait_ready
 from harness.stack.reaper import WATCHDOG, teardown
-from harness.stack.render import render_run_configs
+from harness.stack.render import remove_scrape_target, render_run_configs, write_scrape_target
 from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
 from harness.stack.runtime import Event, EventSink, Phase, ignore_events
 from harness.topology import Topology
@@ -87,6 +87,8 @@ class ProcessRuntime:
                             self.paths.log(name), cgroup))
         self._procs[name] = proc
         self._record(name, ProcRecord(proc.pid, time.time(), str(cgroup or "")))
+        if self._on_demand(name):
+            write_scrape_target(self.topology, self.paths, self.topology.node(name))
         self._emit(name, Phase.START, 0.0, f"pid {proc.pid}")
 
     def wait_ready(self, name: str, within: float | None = None) -> float:
@@ -156,7 +158,7 @@ class ProcessRuntime:
         specs = self.specs()
         check_ports_free(self.topology.host, self.topology.ports())
         for d in (self.paths.config_dir, self.paths.data_dir, self.paths.log_dir,
-                  scratch_dir(self.run_id)):
+                  scratch_dir(self.run_id), self.paths.config("targets")):
             d.mkdir(parents=True, exist_ok=True)
         for spec in specs.values():
             for data in spec.data_dirs:
@@ -232,7 +234,14 @@ class ProcessRuntime:
             raise HarnessError(f"{name} is not running in run {self.run_id}")
         return pid
 
+    def _on_demand(self, name: str) -> bool:
+        """Nodes outside the default rotation (the canary) run only while a drill needs them."""
+        canary = self.topology.canary
+        return canary is not None and name == canary.name
+
     def _forget(self, name: str) -> int | None:
+        if self._on_demand(name):
+            remove_scrape_target(self.paths, name)
         status = self._reap_popen(name)
         self._record(name, None)
         self._emit(name, Phase.STOPPED, 0.0, f"exit {status}")

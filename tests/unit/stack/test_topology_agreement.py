@@ -56,7 +56,8 @@ def test_haproxy_and_prometheus_targets_come_from_topology() -> None:
     haproxy = render("haproxy.cfg.j2", topology)
     for gw in topology.gateways:
         assert f"server {gw.name} {topology.host}:{gw.proxy_port} check" in haproxy
-    prom = yaml.safe_load(render("prometheus.yml.j2", topology, rules_file="r.yml"))
+    prom = yaml.safe_load(render("prometheus.yml.j2", topology, rules_file="r.yml",
+                                 targets_dir="/t"))
     targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"]
                for t in sc["targets"]}
     expected = {f"{topology.host}:{p}" for _, p in topology.ports()
@@ -65,4 +66,8 @@ def test_haproxy_and_prometheus_targets_come_from_topology() -> None:
     expected -= {f"{topology.host}:{topology.front_door.port}"}
     expected -= {f"{topology.host}:{topology.prometheus.port}",
                  f"{topology.host}:{topology.alertmanager.port}"}
+    assert topology.canary is not None  # on demand: discovered from a file while it runs
+    expected -= {f"{topology.host}:{topology.canary.port}"}
     assert targets == expected
+    vllm = next(job for job in prom["scrape_configs"] if job["job_name"] == "vllm")
+    assert vllm["file_sd_configs"] == [{"files": ["/t/*.json"]}]
