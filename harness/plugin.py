@@ -138,9 +138,9 @@ def _attach(config: pytest.Config, url: str) -> Stack:
     from harness.topology import load_topology
 
     try:
-        httpx.get(f"{url.rstrip('/')}/health", timeout=5.0).raise_for_status()
+        httpx.get(f"{url.rstrip('/')}/readiness", timeout=5.0).raise_for_status()
     except httpx.HTTPError as exc:
-        raise Unreachable(f"{url}/health", "the front door to answer 200", str(exc)) from exc
+        raise Unreachable(f"{url}/readiness", "the front door to answer 200", str(exc)) from exc
     run_dir = current_run_dir(_home(config))
     if run_dir is not None:
         return attach_stack(run_dir, _stack_file(config))

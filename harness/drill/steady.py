@@ -9,6 +9,10 @@ one before it may still be settling; past the deadline it aborts, naming what is
 
 from __future__ import annotations
 
+import contextlib
+
+import httpx
+
 from harness.drill.run import STEADY_PROPERTY, DrillRun
 from harness.errors import HarnessError, NotReady
 from harness.load import LoadSpec, parse_lengths
@@ -79,7 +83,20 @@ def ensure_steady(drill: DrillRun) -> None:
 
 def _steady_probe(drill: DrillRun) -> Probe[None]:
     problems = all_problems(drill)
+    if problems:
+        _trickle(drill)
     return Probe(done=not problems, seen="; ".join(problems))
+
+
+def _trickle(drill: DrillRun) -> None:
+    """A little traffic to every node through every gateway while waiting: a circuit
+    breaker only closes again after successful requests, as under production traffic."""
+    body = {"model": drill.stack.model, "prompt": "steady?", "max_tokens": 1}
+    for gateway in drill.stack.gateway_names:
+        for _ in drill.stack.node_names:
+            with contextlib.suppress(httpx.HTTPError):
+                drill.http.post(f"{drill.stack.gateway_url(gateway)}/v1/completions",
+                                json=body, timeout=5.0)
 
 
 def _probe_requests(drill: DrillRun) -> None:

@@ -8,6 +8,7 @@ Network faults drive a Toxiproxy-API server (the embedded
 from harness.faults.base import Fault, FaultBase
 from harness.faults.network import (
     Bandwidth,
+    HoldUpstreamOnClientClose,
     HttpError,
     Latency,
     LimitData,
@@ -26,6 +27,7 @@ __all__ = [
     "Bandwidth",
     "Fault",
     "FaultBase",
+    "HoldUpstreamOnClientClose",
     "HttpError",
     "Latency",
     "LimitData",

@@ -9,13 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
 from harness.errors import FaultApplyError
 from harness.faults.process import Observed, _ProcessFault
 from harness.stack.oom import Balloon, OOMKill, force_oom
 from harness.stack.process_runtime import ProcessRuntime
-from harness.stack.readiness import probe_once
 
 
 @dataclass
@@ -59,16 +56,4 @@ class OOMKillNode(_ProcessFault):
         runtime = self._runtime()
         if runtime.cgroups.path(self.component).is_dir():
             runtime.cgroups.clear_limit(self.component)
-        if self.stack.pid(self.component) is not None and self._engine_dead(runtime):
-            runtime.kill(self.component)
-        self._restart()
-
-    def _engine_dead(self, runtime: ProcessRuntime) -> bool:
-        """After an OOM kill the API server may live on with a dead engine."""
-        if not self.stack.is_running(self.component):
-            return True
-        spec = runtime.specs()[self.component]
-        try:
-            return not probe_once(spec, runtime.http, self.stack.model).done
-        except httpx.HTTPError:
-            return True
+        self._restart()  # after an OOM kill the API server may live on with a dead engine

@@ -8,8 +8,8 @@ lists it with the asked type and attributes, and reverts by removing it
         ...  # every response from node-1 is 450-550 ms late
 
 Times are milliseconds unless the field name says otherwise. ``SseCut``,
-``SseStall`` and ``HttpError`` need the embedded proxy's LLM extensions; the
-real Toxiproxy answers 400 (ConfigError) for them.
+``SseStall``, ``HttpError`` and ``HoldUpstreamOnClientClose`` need the embedded
+proxy's LLM extensions; the real Toxiproxy answers 400 (ConfigError) for them.
 """
 
 from __future__ import annotations
@@ -253,6 +253,27 @@ class HttpError(ToxicFault):
 
 
 @dataclass(frozen=True)
+class HoldUpstreamOnClientClose(ToxicFault):
+    """Extension: a proxy that does not propagate client disconnects.
+
+    When a client closes, its upstream connection stays open (what the
+    upstream sends is read and dropped) until the upstream closes it,
+    ``max_hold_ms`` pass (0 = no limit) or the fault is reverted: reverting
+    closes every upstream still held. Toxicity is drawn per connection.
+    """
+
+    max_hold_ms: int = 60_000
+    toxic_type: ClassVar[str] = "hold_upstream"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _non_negative(self, max_hold_ms=self.max_hold_ms)
+
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        return {"max_hold": self.max_hold_ms}
+
+
+@dataclass(frozen=True)
 class ProxyDisabled(FaultBase):
     """Disable a proxy: its listener and every live connection close."""
 
@@ -277,5 +298,5 @@ class ProxyDisabled(FaultBase):
 
 NETWORK_FAULTS: tuple[type[ToxicFault], ...] = (
     Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData,
-    SseCut, SseStall, HttpError,
+    SseCut, SseStall, HttpError, HoldUpstreamOnClientClose,
 )

@@ -42,9 +42,10 @@ class _ProcessFault(FaultBase):
         return pid is None or not group_members(pid)
 
     def _restart(self) -> None:
-        if self.stack.is_running(self.component):
+        """Bring the component back unless it already answers (revert is idempotent)."""
+        if self.stack.runtime.healthy(self.component):
             return
-        if self.stack.pid(self.component) is not None:  # half-dead: leader alive, engine not
+        if self.stack.pid(self.component) is not None:  # dead, dying or half-dead
             self.stack.runtime.kill(self.component)
         self.stack.start(self.component)
         self.observed.ready_after_s = self.stack.wait_ready(self.component)

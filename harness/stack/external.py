@@ -48,5 +48,8 @@ class ExternalRuntime:
     def is_running(self, name: str) -> bool:
         return True
 
+    def healthy(self, name: str) -> bool:
+        return True
+
     def log_tail(self, name: str, lines: int = 20) -> str:
         return "(logs of an attached stack are not available to llm-drill)"

@@ -18,8 +18,16 @@ from harness.stack import components as comp
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.model import RECIPES, ensure_model
 from harness.stack.preflight import check_ports_free, find_binary, require_module
-from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, Launch, kill_all, spawn, terminate
-from harness.stack.readiness import wait_ready
+from harness.stack.processes import (
+    COMPONENT_ENV,
+    RUN_ID_ENV,
+    Launch,
+    group_members,
+    kill_all,
+    spawn,
+    terminate,
+)
+from harness.stack.readiness import probe_once, wait_ready
 from harness.stack.reaper import WATCHDOG, teardown
 from harness.stack.render import remove_scrape_target, render_run_configs, write_scrape_target
 from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
@@ -137,6 +145,16 @@ class ProcessRuntime:
 
     def is_running(self, name: str) -> bool:
         return self._death(name) is None and self.pid(name) is not None
+
+    def healthy(self, name: str) -> bool:
+        """Running and passing one readiness probe now (a real completion for nodes)."""
+        if not self.is_running(name):
+            return False
+        try:
+            return probe_once(self.specs()[name], self.http,
+                              self.topology.model.served_name).done
+        except httpx.HTTPError:
+            return False
 
     def exit_status(self, name: str) -> int | None:
         proc = self._procs.get(name)
@@ -258,8 +276,11 @@ class ProcessRuntime:
 
     def _death(self, name: str) -> str | None:
         proc = self._procs.get(name)
-        if proc is None:
-            return None if self.pid(name) else "not started"
+        if proc is None:  # started by another process (`llm-drill up`): look at its group
+            pid = self.pid(name)
+            if pid is None:
+                return "not started"
+            return None if group_members(pid) else f"process group {pid} is gone"
         code = proc.poll()
         return None if code is None else f"exited with status {code} during start-up"
 

@@ -81,11 +81,16 @@ def tagged_processes(run_id: str, component: str | None = None) -> list[int]:
 
 
 def is_zombie(pid: int) -> bool:
+    """Dead for our purposes: a zombie, gone, or exiting with its memory map already
+    released (the kernel can spend tens of seconds in exit_mmap freeing a large
+    vLLM worker on a VM; nothing of it runs in user space any more)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    state = next((line.split()[1] for line in status.splitlines()
+                  if line.startswith("State:")), "X")
+    return state in ("Z", "X") or "\nVmSize:" not in status
 
 
 def signal_pids(pids: Iterable[int], sig: signal.Signals) -> None:
@@ -119,7 +124,7 @@ def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
     kill_all(pgid, run_id, component)
 
 
-def kill_all(pgid: int, run_id: str, component: str, within: float = 10.0) -> None:
+def kill_all(pgid: int, run_id: str, component: str, within: float = 30.0) -> None:
     """SIGKILL the group and every process tagged with the component, and wait."""
     def remaining() -> list[int]:
         return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))

@@ -5,6 +5,12 @@ shared 64 KiB buffer (one per event loop, reused for every read, since reads
 are handled synchronously) and, with no toxic on that direction, is written
 straight to the other socket. ``transport.write`` sends at once and copies
 only what the kernel did not take.
+
+A client's close normally reaches the upstream as soon as the upstream
+pipeline has flushed. With an active ``hold_upstream`` toxic on the downstream
+chain, the connection *holds* the upstream instead: the client's socket is
+closed, the upstream one stays open and whatever it sends is read and dropped,
+until it closes by itself, ``max_hold`` ms pass or the toxic is removed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import random
 from typing import TYPE_CHECKING
 
 from harness.toxiproxy.link import Link, set_linger_zero
-from harness.toxiproxy.state import Direction
+from harness.toxiproxy.llm import HoldUpstreamAttributes
+from harness.toxiproxy.state import Direction, ToxicState
 
 if TYPE_CHECKING:
     from harness.toxiproxy.proxy import Proxy
@@ -55,6 +62,10 @@ class _Side(asyncio.BufferedProtocol):
             link.feed(bytes(self.buffer[:nbytes]))
 
     def eof_received(self) -> bool:
+        if self is self.conn.client:
+            self.conn.client_left()
+        else:
+            self.conn.release_hold()  # a held upstream closed by itself
         if self.out_link is not None:
             self.out_link.feed_eof()
         return True  # keep the socket open: the other direction may still write
@@ -85,6 +96,9 @@ class Connection:
         self.down: Link | None = None
         self.connect_task: asyncio.Task[None] | None = None
         self.done = False
+        self.held_by: ToxicState | None = None  # the hold_upstream toxic holding the upstream
+        self._held_at = 0.0
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------
     def side_made(self, side: _Side) -> None:
@@ -134,6 +148,10 @@ class Connection:
         client.transport.resume_reading()
 
     def side_lost(self, side: _Side) -> None:
+        if side is self.client:
+            self.client_left()
+        else:
+            self.release_hold()
         if side.out_link is not None:
             side.out_link.feed_eof()
         if side is self.client and self.up is None:
@@ -146,11 +164,70 @@ class Connection:
         if self.done:
             return
         self.done = True
+        self._end_hold()
         if self.connect_task is not None:
             self.connect_task.cancel()
         for link in self.links():
             link.cancel_stages()
         self.proxy.connection_closed(self)
+
+    # -- hold_upstream -------------------------------------------------
+    def client_left(self) -> None:
+        """The client sent FIN or went away: hold the upstream if a toxic says so.
+
+        Called before the close enters the upstream link, so the sink's close
+        of the upstream socket is suppressed (``Link.dest_held``).
+        """
+        up, down = self.up, self.down
+        if self.done or self.held_by is not None or up is None or down is None:
+            return
+        stage = next((s for s in down.stages if s.active and s.toxic.kind.holds_upstream), None)
+        if stage is None:
+            return
+        self.held_by = stage.toxic
+        self._held_at = asyncio.get_running_loop().time()
+        up.dest_held = True
+        down.close_dest()  # the client is gone: the sink drops what the upstream sends
+        down.dest_paused(False)  # and the upstream is read even if the client was slow
+        self.proxy.stats.injected(stage.toxic)
+        self._arm_hold_timer()
+
+    def _arm_hold_timer(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        toxic = self.held_by
+        assert toxic is not None
+        attrs = toxic.attributes
+        assert isinstance(attrs, HoldUpstreamAttributes)
+        if attrs.max_hold > 0:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, self._held_at + attrs.max_hold / 1000 - loop.time())
+            self._hold_timer = loop.call_later(delay, self.release_hold)
+
+    def toxic_updated(self, toxic: ToxicState) -> None:
+        """A new ``max_hold`` counts from the start of the hold."""
+        if toxic is self.held_by and not self.done:
+            self._arm_hold_timer()
+
+    def toxic_removed(self, toxic: ToxicState) -> None:
+        if toxic is self.held_by:
+            self.release_hold()
+
+    def release_hold(self) -> None:
+        """Close a held upstream (it closed, ``max_hold`` elapsed, the toxic was removed)."""
+        if self.held_by is None:
+            return
+        self._end_hold()
+        if self.up is not None:
+            self.up.dest_held = False
+            self.up.close_dest()
+
+    def _end_hold(self) -> None:
+        self.held_by = None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
 
     # -- control ---------------------------------------------------------
     def links(self) -> list[Link]:

@@ -216,6 +216,7 @@ class Link:
         self.buffered = 0
         self.eof = False
         self.dest_closed = False
+        self.dest_held = False  # hold_upstream: ignore closes until the hold is released
         self._paused_by_dest = False
         self._paused_by_buffer = False
         self._reading_paused = False
@@ -234,7 +235,7 @@ class Link:
 
     # -- data out --------------------------------------------------------
     def close_dest(self) -> None:
-        if not self.dest_closed:
+        if not self.dest_closed and not self.dest_held:
             self.dest_closed = True
             self.dest.close()
 
@@ -296,6 +297,7 @@ class Link:
         await stage.interrupt()
         if not stage.closed:
             stage.start()
+        self.conn.toxic_updated(toxic)
 
     async def remove_stage(self, toxic: ToxicState) -> None:
         """Take a toxic out of this live link without losing or reordering data."""
@@ -318,6 +320,7 @@ class Link:
         else:
             self.head = stage.out
         self.fast = not self.stages
+        self.conn.toxic_removed(toxic)
 
     def cancel_stages(self) -> None:
         for stage in self.stages:

@@ -18,6 +18,12 @@ response for the SSE ones), not per connection.
     Answer a request whose path starts with ``path_prefix`` with ``status``
     instead of forwarding it, with an OpenAI-style JSON error body and, when
     ``retry_after`` > 0, a ``Retry-After`` header (seconds).
+``hold_upstream`` (downstream)
+    A proxy that does not propagate client disconnects: when the client
+    closes, keep the upstream connection open, reading and dropping what it
+    sends, until it closes by itself or ``max_hold`` ms pass (0 = no limit);
+    removing the toxic closes the held upstreams. Toxicity is per connection.
+    The hold itself is run by :class:`~harness.toxiproxy.connection.Connection`.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import json
 from dataclasses import dataclass
 
 from harness.toxiproxy.httpscan import MAX_HEAD, Head, MarkKind, MessageScanner
-from harness.toxiproxy.link import Chunk, Stage
+from harness.toxiproxy.link import Chunk, Stage, noop_pipe
 from harness.toxiproxy.state import Attributes, Direction, ToxicKind
 
 ERROR_TYPES = {
@@ -62,6 +68,11 @@ class HttpErrorAttributes(Attributes):
     retry_after: int = 0
     message: str = ""
     path_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class HoldUpstreamAttributes(Attributes):
+    max_hold: int = 60_000  # ms; 0 = until the upstream closes or the toxic is removed
 
 
 def _draw(stage: Stage, head: Head | None) -> bool:
@@ -241,4 +252,7 @@ LLM_KINDS: tuple[ToxicKind, ...] = (
               stream=Direction.DOWNSTREAM, extension=True),
     ToxicKind("http_error", HttpErrorAttributes(), http_error_pipe, per_request=True,
               stream=Direction.UPSTREAM, extension=True),
+    # Data passes untouched; the connection holds the upstream when the client leaves.
+    ToxicKind("hold_upstream", HoldUpstreamAttributes(), noop_pipe,
+              stream=Direction.DOWNSTREAM, extension=True, holds_upstream=True),
 )

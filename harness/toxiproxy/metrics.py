@@ -80,7 +80,8 @@ class ProxyCollector(Collector):
     def _injections(self) -> Metric:
         counter = CounterMetricFamily(
             "toxiproxy_proxy_http_injections",
-            "Requests or responses hit by an LLM extension toxic (sse_cut, sse_stall, http_error)",
+            ("Requests, responses or connections hit by an LLM extension toxic"
+             " (sse_cut, sse_stall, http_error, hold_upstream)"),
             labels=["proxy", "toxic", "type"])
         for proxy in self._proxies:
             for (name, kind), count in proxy.stats.injections.items():

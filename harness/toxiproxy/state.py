@@ -82,6 +82,7 @@ class ToxicKind:
     resets: bool = False  # close with RST: set SO_LINGER 0 on the link's sockets
     per_request: bool = False  # toxicity drawn per HTTP request, not per connection
     stream: Direction | None = None  # extensions act on one stream only
+    holds_upstream: bool = False  # a client's close does not reach the upstream (hold_upstream)
     extension: bool = False
 
 

@@ -20,7 +20,14 @@ import pytest
 
 from harness.faults.toxiproxy_client import Proxy, ProxySpec, ToxiproxyClient
 from harness.toxiproxy import ServerThread
-from tests.conformance.upstreams import HttpUpstream, Upstreams, echo, reply_and_close, source
+from tests.conformance.upstreams import (
+    HttpUpstream,
+    Trickle,
+    Upstreams,
+    echo,
+    reply_and_close,
+    source,
+)
 
 SEED = 20240611
 _names = itertools.count()
@@ -54,9 +61,14 @@ def http_upstream() -> HttpUpstream:
 
 
 @pytest.fixture(scope="session")
-def upstreams(http_upstream: HttpUpstream) -> Iterator[Upstreams]:
+def trickle() -> Trickle:
+    return Trickle()
+
+
+@pytest.fixture(scope="session")
+def upstreams(http_upstream: HttpUpstream, trickle: Trickle) -> Iterator[Upstreams]:
     servers = Upstreams({"echo": echo, "reply_and_close": reply_and_close,
-                         "source": source, "http": http_upstream})
+                         "source": source, "http": http_upstream, "trickle": trickle})
     servers.start()
     yield servers
     servers.stop()
@@ -81,7 +93,7 @@ def make_proxy(client: ToxiproxyClient, upstreams: Upstreams) -> Iterator[Callab
     def make(upstream: str = "echo", *, enabled: bool = True) -> Proxy:
         name = f"conformance_{next(_names)}"
         address = upstreams.address(upstream) if upstream in {
-            "echo", "reply_and_close", "source", "http"} else upstream
+            "echo", "reply_and_close", "source", "http", "trickle"} else upstream
         created.append(name)
         return client.create_proxy(ProxySpec(name, address, "127.0.0.1:0", enabled))
 

@@ -1,8 +1,13 @@
-"""llm-drill's HTTP-aware toxics (embedded proxy only): sse_cut, sse_stall, http_error."""
+"""llm-drill's extension toxics (embedded proxy only).
+
+sse_cut, sse_stall and http_error (HTTP-aware), hold_upstream (client closes
+not propagated).
+"""
 
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from collections.abc import Callable, Iterator
 
@@ -10,7 +15,10 @@ import httpx
 import pytest
 
 from harness.faults.toxiproxy_client import Proxy, ToxicSpec, ToxiproxyClient
-from tests.conformance.upstreams import HttpUpstream
+from harness.waits import Probe, Wait
+from tests.conformance.netutil import connect, recv_exactly
+from tests.conformance.test_metrics import sample
+from tests.conformance.upstreams import HttpUpstream, Trickle, TrickleConnection
 
 pytestmark = pytest.mark.usefixtures("extensions")
 MakeProxy = Callable[..., Proxy]
@@ -130,3 +138,118 @@ def test_extensions_refuse_the_wrong_stream(api: httpx.Client, proxy: Proxy) -> 
                         json={"type": "sse_cut", "stream": "upstream"})
     assert response.status_code == 400
     assert "downstream" in response.json()["error"]
+
+
+# -- hold_upstream ------------------------------------------------------------
+
+HOLD = "hold_upstream_downstream"
+PROMPTLY_S = 0.5
+
+
+def connect_and_leave(proxy: Proxy, trickle: Trickle) -> tuple[TrickleConnection, float]:
+    """Connect through ``proxy``, read the first bytes, close; the upstream's record."""
+    before = len(trickle.connections)
+    with connect(proxy) as sock:
+        recv_exactly(sock, 1)
+        conn = trickle.connections[before]  # it exists: its bytes arrived
+        # Unread bytes make the close a RST; a FIN is tested below.
+        left_at = time.monotonic()
+    return conn, left_at
+
+
+def downstream_bytes(api: httpx.Client, proxy: Proxy) -> tuple[float, float]:
+    """(read from the upstream, written to the client) by the proxy so far."""
+    return (sample(api, "toxiproxy_proxy_received_bytes_total",
+                   proxy=proxy.name, direction="downstream"),
+            sample(api, "toxiproxy_proxy_sent_bytes_total",
+                   proxy=proxy.name, direction="downstream"))
+
+
+def wait_no_connection(api: httpx.Client, proxy: Proxy, within: float = 2.0) -> None:
+    Wait(within=within, interval=0.02).until("the proxy's connection closed", lambda: Probe(
+        sample(api, "toxiproxy_proxy_active_connections", proxy=proxy.name) == 0))
+
+
+def test_client_close_reaches_the_upstream_without_hold_upstream(
+        make_proxy: MakeProxy, trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    upstream, left_at = connect_and_leave(proxy, trickle)
+    assert upstream.closed.wait(PROMPTLY_S * 4)
+    assert upstream.closed_at is not None and upstream.closed_at - left_at < PROMPTLY_S
+
+
+def test_hold_upstream_keeps_reading_the_upstream_until_removed(
+        api: httpx.Client, client: ToxiproxyClient, make_proxy: MakeProxy,
+        trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    toxic = client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {}))
+    assert (toxic.name, toxic.stream, toxic.attributes["max_hold"]) == (HOLD, "downstream", 60000)
+    upstream, _ = connect_and_leave(proxy, trickle)
+    sent = upstream.sent
+    assert not upstream.closed.wait(PROMPTLY_S)  # the client's close did not reach it
+    assert upstream.sent > sent  # and it kept sending
+    read, written = downstream_bytes(api, proxy)
+    Wait(within=2.0, interval=0.02).until("the proxy still reading the upstream", lambda: Probe(
+        downstream_bytes(api, proxy)[0] > read))
+    assert downstream_bytes(api, proxy)[1] == written  # read and dropped
+    assert sample(api, "toxiproxy_proxy_active_connections", proxy=proxy.name) == 1
+    assert sample(api, "toxiproxy_proxy_http_injections_total", proxy=proxy.name,
+                  type="hold_upstream") == 1
+    client.remove_toxic(proxy.name, HOLD)
+    assert upstream.closed.wait(2.0)  # removing the toxic closes the held upstream
+    wait_no_connection(api, proxy)
+
+
+def test_hold_upstream_after_a_client_fin(api: httpx.Client, client: ToxiproxyClient,
+                                          make_proxy: MakeProxy, trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {}))
+    before = len(trickle.connections)
+    with connect(proxy) as sock:
+        recv_exactly(sock, 1)
+        sock.shutdown(socket.SHUT_WR)  # FIN, not RST
+        upstream = trickle.connections[before]
+        assert not upstream.closed.wait(PROMPTLY_S)
+    client.remove_toxic(proxy.name, HOLD)
+    assert upstream.closed.wait(2.0)
+    wait_no_connection(api, proxy)
+
+
+def test_hold_upstream_closes_after_max_hold(client: ToxiproxyClient, make_proxy: MakeProxy,
+                                             trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {"max_hold": 300}))
+    upstream, left_at = connect_and_leave(proxy, trickle)
+    assert upstream.closed.wait(3.0)
+    assert upstream.closed_at is not None and 0.28 <= upstream.closed_at - left_at < 2.0
+
+
+def test_hold_upstream_update_counts_max_hold_from_the_start_of_the_hold(
+        client: ToxiproxyClient, make_proxy: MakeProxy, trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {"max_hold": 0}))  # no limit
+    upstream, _ = connect_and_leave(proxy, trickle)
+    assert not upstream.closed.wait(PROMPTLY_S)
+    client.update_toxic(proxy.name, HOLD, attributes={"max_hold": 100})  # already past
+    assert upstream.closed.wait(PROMPTLY_S)
+
+
+def test_hold_upstream_ends_when_the_upstream_closes(
+        api: httpx.Client, client: ToxiproxyClient, make_proxy: MakeProxy) -> None:
+    proxy = make_proxy("source")
+    client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {}))
+    size = 20_000_000
+    with connect(proxy) as sock:
+        sock.sendall(b"%d\n" % size)
+        recv_exactly(sock, 1)
+    wait_no_connection(api, proxy, within=10.0)  # long before max_hold (60 s)
+    read, written = downstream_bytes(api, proxy)
+    assert read == size and written < size  # all read from the upstream, the rest dropped
+
+
+def test_hold_upstream_toxicity_is_per_connection(make_proxy: MakeProxy, client: ToxiproxyClient,
+                                                  trickle: Trickle) -> None:
+    proxy = make_proxy("trickle")
+    client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {}, toxicity=0.0))
+    upstream, _ = connect_and_leave(proxy, trickle)
+    assert upstream.closed.wait(PROMPTLY_S * 4)

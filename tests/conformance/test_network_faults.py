@@ -10,6 +10,7 @@ from harness.errors import ConfigError, FaultApplyError
 from harness.faults.network import (
     NETWORK_FAULTS,
     Bandwidth,
+    HoldUpstreamOnClientClose,
     HttpError,
     Latency,
     LimitData,
@@ -26,6 +27,7 @@ from harness.faults.toxiproxy_client import Proxy, ToxiproxyClient
 from tests.conformance.netutil import connect, round_trip
 
 MakeProxy = Callable[..., Proxy]
+EXTENSION_TYPES = {"sse_cut", "sse_stall", "http_error", "hold_upstream"}
 
 
 def every_fault(client: ToxiproxyClient, proxy: str) -> list[ToxicFault]:
@@ -35,6 +37,7 @@ def every_fault(client: ToxiproxyClient, proxy: str) -> list[ToxicFault]:
         Slicer(client, proxy, 100, 10, 50), LimitData(client, proxy, 1_000_000),
         SseCut(client, proxy, 3), SseStall(client, proxy, 1, 50),
         HttpError(client, proxy, 429, 1, path_prefix="/v1/"),
+        HoldUpstreamOnClientClose(client, proxy, 1000),
     ]
 
 
@@ -47,7 +50,7 @@ def test_apply_lists_the_toxic_and_revert_removes_it(
         client: ToxiproxyClient, make_proxy: MakeProxy, embedded: bool, index: int) -> None:
     proxy = make_proxy("echo")
     fault = every_fault(client, proxy.name)[index]
-    if fault.toxic_type.startswith(("sse_", "http_")) and not embedded:
+    if fault.toxic_type in EXTENSION_TYPES and not embedded:
         with pytest.raises(ConfigError), fault:
             pass
         return

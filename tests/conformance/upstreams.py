@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -35,6 +37,41 @@ async def source(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.write(block[:count])
         count -= min(count, len(block))
         await writer.drain()
+
+
+@dataclass
+class TrickleConnection:
+    """One connection to :class:`Trickle`: bytes sent, and when the peer closed."""
+
+    sent: int = 0
+    closed_at: float | None = None  # time.monotonic()
+    closed: threading.Event = field(default_factory=threading.Event)
+
+
+class Trickle:
+    """Sends ``block`` every ``gap_s`` until the peer closes; records each connection."""
+
+    def __init__(self, block: int = 1024, gap_s: float = 0.01) -> None:
+        self.block = b"t" * block
+        self.gap_s = gap_s
+        self.connections: list[TrickleConnection] = []
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = TrickleConnection()
+        self.connections.append(conn)
+        peer_closed = asyncio.ensure_future(reader.read())  # returns at EOF
+        try:
+            while not peer_closed.done():
+                writer.write(self.block)
+                await writer.drain()
+                conn.sent += len(self.block)
+                await asyncio.wait([peer_closed], timeout=self.gap_s)
+        finally:
+            peer_closed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await peer_closed
+            conn.closed_at = time.monotonic()
+            conn.closed.set()
 
 
 @dataclass

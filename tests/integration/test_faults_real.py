@@ -119,17 +119,15 @@ def test_network_fault_has_its_effect_and_reverts(
 
 
 def test_proxy_disabled_refuses_then_serves(stack: Stack, proxied: str) -> None:
-    with net.ProxyDisabled(stack.fault_proxy, NODE):
-        with pytest.raises(httpx.ConnectError):
-            _complete(stack, proxied)
+    with net.ProxyDisabled(stack.fault_proxy, NODE), pytest.raises(httpx.ConnectError):
+        _complete(stack, proxied)
     _still_completes(stack, proxied)
 
 
 def test_kill_then_restart_node(stack: Stack) -> None:
     fault = KillProcess(stack, "node2")
-    with fault:
-        with pytest.raises(httpx.ConnectError):
-            _complete(stack, stack.node_url("node2"))
+    with fault, pytest.raises(httpx.ConnectError):
+        _complete(stack, stack.node_url("node2"))
     if fault.observed.exit_status is not None:  # known when this session started the node
         assert fault.observed.exit_status == -9
     assert fault.observed.ready_after_s is not None
@@ -137,16 +135,14 @@ def test_kill_then_restart_node(stack: Stack) -> None:
 
 
 def test_terminate_gateway_then_restart(stack: Stack) -> None:
-    with TerminateProcess(stack, "gateway-b", grace_s=5):
-        with pytest.raises(httpx.ConnectError):
-            _complete(stack, stack.gateway_url("gateway-b"))
+    with TerminateProcess(stack, "gateway-b", grace_s=5), pytest.raises(httpx.ConnectError):
+        _complete(stack, stack.gateway_url("gateway-b"))
     _still_completes(stack, stack.gateway_url("gateway-b"))
 
 
 def test_pause_hangs_node_then_resumes(stack: Stack) -> None:
-    with PauseProcess(stack, "node2"):
-        with pytest.raises(httpx.ReadTimeout):
-            _complete(stack, stack.node_url("node2"), timeout=1.0)
+    with PauseProcess(stack, "node2"), pytest.raises(httpx.ReadTimeout):
+        _complete(stack, stack.node_url("node2"), timeout=1.0)
     _still_completes(stack, stack.node_url("node2"))
 
 

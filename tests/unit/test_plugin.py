@@ -68,4 +68,4 @@ def test_attach_to_unreachable_stack_names_the_url(pytester: pytest.Pytester) ->
     """)
     result = pytester.runpytest("--stack-url", "http://127.0.0.1:9", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*http://127.0.0.1:9/health is unreachable*front door*"])
+    result.stdout.fnmatch_lines(["*http://127.0.0.1:9/readiness is unreachable*front door*"])
