@@ -95,8 +95,6 @@ class ProcessRuntime:
                             self.paths.log(name), cgroup))
         self._procs[name] = proc
         self._record(name, ProcRecord(proc.pid, time.time(), str(cgroup or "")))
-        if self._on_demand(name):
-            write_scrape_target(self.topology, self.paths, self.topology.node(name))
         self._emit(name, Phase.START, 0.0, f"pid {proc.pid}")
 
     def wait_ready(self, name: str, within: float | None = None) -> float:
@@ -112,6 +110,8 @@ class ProcessRuntime:
             self._emit(name, Phase.FAILED, time.monotonic() - began, str(exc))
             raise ComponentFailed(name, str(exc), self.log_tail(name)) from exc
         elapsed = time.monotonic() - began
+        if self._on_demand(name):  # scraped once it serves, so starting is not "down"
+            write_scrape_target(self.topology, self.paths, self.topology.node(name))
         self._emit(name, Phase.READY, elapsed)
         return elapsed
 
@@ -124,12 +124,14 @@ class ProcessRuntime:
     def kill(self, name: str) -> int | None:
         """SIGKILL the whole group; return the leader's exit status if we own it."""
         pid = self._require_pid(name)
+        self._unlist(name)
         kill_all(pid, self.run_id, name)
         return self._forget(name)
 
     def stop(self, name: str, grace_s: float = 10.0) -> int | None:
         """SIGTERM, graceful drain up to ``grace_s``, then SIGKILL."""
         pid = self._require_pid(name)
+        self._unlist(name)
         terminate(pid, self.run_id, name, grace_s)
         return self._forget(name)
 
@@ -257,9 +259,12 @@ class ProcessRuntime:
         canary = self.topology.canary
         return canary is not None and name == canary.name
 
-    def _forget(self, name: str) -> int | None:
+    def _unlist(self, name: str) -> None:
+        """Stop scraping an on-demand node before stopping it on purpose."""
         if self._on_demand(name):
             remove_scrape_target(self.paths, name)
+
+    def _forget(self, name: str) -> int | None:
         status = self._reap_popen(name)
         self._record(name, None)
         self._emit(name, Phase.STOPPED, 0.0, f"exit {status}")
