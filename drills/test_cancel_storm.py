@@ -67,36 +67,40 @@ def storm_wave(drill: DrillRun, wave: int) -> None:
 
 def test_cancel_storm(start_drill) -> None:  # type: ignore[no-untyped-def]
     with start_drill("cancel_storm") as drill:
-        ensure_steady(drill)
-        cfg, topology = drill.config.cancel_storm, drill.stack.topology
-        connections_before = proxy_connections(drill)
-        sessions_before = front_door_sessions(drill)
+        run_cancel_storm(drill)
 
-        drill.phase("fault applied")
-        for wave in range(1, cfg.waves + 1):
-            storm_wave(drill, wave)
-        storm_ended = drill.phase("fault reverted")
 
-        nodes = {n: s for n, s in node_sources(topology, drill.http).items()
-                 if n in drill.stack.node_names}
-        try:
-            release = assert_kv_released(nodes, topology.thresholds.kv_release_baseline,
-                                         within=cfg.settle_s, flat_for=cfg.flat_window_s)
-        except DrillFailed as exc:
-            drill.check("KV cache released and generation stopped on every node", False,
-                        exc.detail)
-            raise
-        drill.measure("recovery_s", release.elapsed_s)
-        drill.check("KV cache released and generation stopped on every node", True,
-                    f"within {release.elapsed_s:.2f}s of the last cancel")
-        drill.phase("recovered")
+def run_cancel_storm(drill: DrillRun) -> None:
+    ensure_steady(drill)
+    cfg, topology = drill.config.cancel_storm, drill.stack.topology
+    connections_before = proxy_connections(drill)
+    sessions_before = front_door_sessions(drill)
 
-        leaked = wait_for_connections_to_close(drill, connections_before)
-        drill.check("no leaked connections at the fault proxy", not leaked,
-                    f"still open after {cfg.settle_s}s: {leaked}, before: {connections_before}")
-        sessions = front_door_sessions(drill)
-        drill.check("no leaked sessions at the front door",
-                    sessions <= sessions_before + cfg.connection_slack,
-                    f"{sessions} open now, {sessions_before} before")
-        drill.measure("storm_wall_s", storm_ended - drill.started_at)
-        drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
+    drill.phase("fault applied")
+    for wave in range(1, cfg.waves + 1):
+        storm_wave(drill, wave)
+    storm_ended = drill.phase("fault reverted")
+
+    nodes = {n: s for n, s in node_sources(topology, drill.http).items()
+             if n in drill.stack.node_names}
+    try:
+        release = assert_kv_released(nodes, topology.thresholds.kv_release_baseline,
+                                     within=cfg.settle_s, flat_for=cfg.flat_window_s)
+    except DrillFailed as exc:
+        drill.check("KV cache released and generation stopped on every node", False,
+                    exc.detail)
+        raise
+    drill.measure("recovery_s", release.elapsed_s)
+    drill.check("KV cache released and generation stopped on every node", True,
+                f"within {release.elapsed_s:.2f}s of the last cancel")
+    drill.phase("recovered")
+
+    leaked = wait_for_connections_to_close(drill, connections_before)
+    drill.check("no leaked connections at the fault proxy", not leaked,
+                f"still open after {cfg.settle_s}s: {leaked}, before: {connections_before}")
+    sessions = front_door_sessions(drill)
+    drill.check("no leaked sessions at the front door",
+                sessions <= sessions_before + cfg.connection_slack,
+                f"{sessions} open now, {sessions_before} before")
+    drill.measure("storm_wall_s", storm_ended - drill.started_at)
+    drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)

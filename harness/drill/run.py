@@ -11,6 +11,7 @@ naming the property. Whatever happens, the journal is written on exit.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from harness.drill.journal import (
     Verdict,
     write_journal,
 )
-from harness.errors import DrillFailed, NotReady
+from harness.errors import DrillFailed, HarnessError, NotReady
 from harness.load import (
     BackgroundLoad,
     JsonlSink,
@@ -68,6 +69,7 @@ class DrillRun:
     aborted: bool = False
     _timeline: Timeline | None = None
     _files: list[JsonlSink] = field(default_factory=list)
+    _loads: list[BackgroundLoad] = field(default_factory=list)
 
     @classmethod
     def open(cls, name: str, stack: Stack, config: DrillsConfig,
@@ -130,7 +132,8 @@ class DrillRun:
         sinks: list[ResultSink] = [self._files[-1]]
         if self.exporter is not None:
             sinks.append(self.exporter)
-        return BackgroundLoad(spec, sinks=sinks)
+        self._loads.append(BackgroundLoad(spec, sinks=sinks))
+        return self._loads[-1]
 
     def summarize(self, window: str, results: tuple[RequestResult, ...],
                   between: tuple[float, float] | None = None) -> LoadSummary:
@@ -156,11 +159,21 @@ class DrillRun:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.phase("end")
+        self._stop_loads()
         samples = self._timeline.stop() if self._timeline else ()
         write_journal(self._journal(exc, samples), self.stack.run_dir)
         for sink in self._files:
             sink.close()
         self.http.close()
+
+    def _stop_loads(self) -> None:
+        """A drill that failed half-way must not leave its load running into the next."""
+        for load in self._loads:
+            load.stop()
+            # HarnessError: it failed or overran (already reported); RuntimeError: the
+            # load never started, so there is nothing to wait for.
+            with contextlib.suppress(HarnessError, RuntimeError):
+                load.wait(within=60)
 
     def _journal(self, exc: BaseException | None,
                  samples: tuple[TimelineSample, ...]) -> Journal:

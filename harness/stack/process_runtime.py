@@ -58,8 +58,7 @@ class ProcessRuntime:
             self._prepare()
             t = self.topology
             self._start_phase([t.fault_proxy.name, t.webhook.name, t.prometheus.name,
-                               t.alertmanager.name, *(n.name for n in t.nodes)],
-                              after={t.fault_proxy.name: self._populate_proxies})
+                               t.alertmanager.name, *(n.name for n in t.nodes)])
             self._start_phase([g.name for g in t.gateways])
             self._start_phase([t.front_door.name])
         except BaseException:
@@ -110,8 +109,7 @@ class ProcessRuntime:
             self._emit(name, Phase.FAILED, time.monotonic() - began, str(exc))
             raise ComponentFailed(name, str(exc), self.log_tail(name)) from exc
         elapsed = time.monotonic() - began
-        if self._on_demand(name):  # scraped once it serves, so starting is not "down"
-            write_scrape_target(self.topology, self.paths, self.topology.node(name))
+        self._after_ready(name)
         self._emit(name, Phase.READY, elapsed)
         return elapsed
 
@@ -202,20 +200,15 @@ class ProcessRuntime:
         revision = self.topology.node_revision(self.topology.node(node))
         return ensure_model(RECIPES[revision])
 
-    def _start_phase(self, names: list[str], after: dict[str, object] | None = None) -> None:
+    def _start_phase(self, names: list[str]) -> None:
+        """Start a group of components, then wait for all of them in parallel."""
         for name in names:
             self.start(name)
-        hooks = after or {}
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            futures = {n: pool.submit(self._ready_then, n, hooks.get(n)) for n in names}
-            errors = [f.exception() for f in futures.values() if f.exception()]
+            futures = [pool.submit(self.wait_ready, n) for n in names]
+            errors = [exc for f in futures if (exc := f.exception()) is not None]
         if errors:
-            raise errors[0]  # type: ignore[misc]  # an exception instance, re-raised
-
-    def _ready_then(self, name: str, hook: object) -> None:
-        self.wait_ready(name)
-        if callable(hook):
-            hook()
+            raise errors[0]
 
     def _populate_proxies(self) -> None:
         t = self.topology
@@ -258,6 +251,12 @@ class ProcessRuntime:
         """Nodes outside the default rotation (the canary) run only while a drill needs them."""
         canary = self.topology.canary
         return canary is not None and name == canary.name
+
+    def _after_ready(self, name: str) -> None:
+        if name == self.topology.fault_proxy.name:  # a (re)started proxy knows no routes
+            self._populate_proxies()
+        if self._on_demand(name):  # scraped once it serves, so starting is not "down"
+            write_scrape_target(self.topology, self.paths, self.topology.node(name))
 
     def _unlist(self, name: str) -> None:
         """Stop scraping an on-demand node before stopping it on purpose."""
