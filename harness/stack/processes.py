@@ -113,7 +113,7 @@ def signal_group(pgid: int, sig: signal.Signals) -> bool:
 def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s``, then SIGKILL whatever is left."""
     def remaining() -> list[int]:
-        return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))
+        return _remaining(pgid, run_id, component)
 
     signal_group(pgid, signal.SIGTERM)
     signal_pids(tagged_processes(run_id, component), signal.SIGTERM)
@@ -126,13 +126,15 @@ def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
 
 def kill_all(pgid: int, run_id: str, component: str, within: float = 30.0) -> None:
     """SIGKILL the group and every process tagged with the component, and wait."""
-    def remaining() -> list[int]:
-        return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))
-
     def probe() -> Probe[None]:
-        left = remaining()
+        left = _remaining(pgid, run_id, component)
         signal_group(pgid, signal.SIGKILL)
         signal_pids(left, signal.SIGKILL)
         return Probe(done=not left, seen=f"still alive: {left}")
 
     Wait(within=within, interval=0.05).until(f"{component} to die after SIGKILL", probe)
+
+
+def _remaining(pgid: int, run_id: str, component: str) -> list[int]:
+    """Live processes of the component: its group, and any tagged one that left it."""
+    return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))
