@@ -66,7 +66,7 @@ class MemoryCgroups:
         for child in [p for p in self.root.iterdir() if p.is_dir()]:
             _rmdir_quiet(child)
         _rmdir_quiet(self.root)
-        if not any(self.base.iterdir()):
+        if not any(p.is_dir() for p in self.base.iterdir()):  # no other run left
             _rmdir_quiet(self.base)
         return Probe(done=not self.root.exists(), seen=f"{self.root} still busy")
 

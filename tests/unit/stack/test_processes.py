@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import MissingDependency, PortInUse
+from harness.stack.cgroups import MemoryCgroups
 from harness.stack.preflight import check_ports_free, find_binary
 from harness.stack.processes import (
     COMPONENT_ENV,
@@ -151,3 +152,14 @@ def test_port_in_use_names_the_port_and_holder() -> None:
 def test_missing_binary_names_the_install_command() -> None:
     with pytest.raises(MissingDependency, match="apt-get install -y nothing-here"):
         find_binary(["llm-drill-no-such-binary"], "apt-get install -y nothing-here")
+
+
+@pytest.mark.skipif(not MemoryCgroups("probe").available(),
+                    reason="memory cgroup v1 not writable here (needs root)")
+def test_cgroups_of_a_run_are_removed_with_their_parent(run_id: str) -> None:
+    cgroups = MemoryCgroups(run_id)
+    others = [p for p in cgroups.base.iterdir() if p.is_dir()] if cgroups.base.exists() else []
+    cgroups.create("node1")
+    cgroups.remove()
+    assert not cgroups.root.exists()
+    assert cgroups.base.exists() == bool(others)
