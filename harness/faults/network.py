@@ -41,14 +41,18 @@ class ToxicFault(FaultBase):
     name: str = ""
 
     toxic_type: ClassVar[str] = ""
+    # Toxiproxy attribute name -> field of the fault holding its value.
+    attribute_fields: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.toxicity <= 1.0:
             raise ConfigError(f"must be within [0, 1], got {self.toxicity}",
                               field=f"{type(self).__name__}.toxicity")
+        _non_negative(self, **{f: v for f in self.attribute_fields.values()
+                               if isinstance(v := getattr(self, f), int)})
 
     def attributes(self) -> Mapping[str, AttributeValue]:
-        raise NotImplementedError
+        return {attr: getattr(self, f) for attr, f in self.attribute_fields.items()}
 
     @property
     def toxic_name(self) -> str:
@@ -86,13 +90,8 @@ class Latency(ToxicFault):
     latency_ms: int
     jitter_ms: int = 0
     toxic_type: ClassVar[str] = "latency"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, latency_ms=self.latency_ms, jitter_ms=self.jitter_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"latency": self.latency_ms, "jitter": self.jitter_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"latency": "latency_ms",
+                                                     "jitter": "jitter_ms"}
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,7 @@ class Bandwidth(ToxicFault):
 
     rate_kbps: int
     toxic_type: ClassVar[str] = "bandwidth"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, rate_kbps=self.rate_kbps)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"rate": self.rate_kbps}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"rate": "rate_kbps"}
 
 
 @dataclass(frozen=True)
@@ -116,13 +109,7 @@ class SlowClose(ToxicFault):
 
     delay_ms: int
     toxic_type: ClassVar[str] = "slow_close"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, delay_ms=self.delay_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"delay": self.delay_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"delay": "delay_ms"}
 
 
 @dataclass(frozen=True)
@@ -134,13 +121,7 @@ class Timeout(ToxicFault):
 
     timeout_ms: int
     toxic_type: ClassVar[str] = "timeout"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, timeout_ms=self.timeout_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"timeout": self.timeout_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"timeout": "timeout_ms"}
 
 
 @dataclass(frozen=True)
@@ -149,13 +130,7 @@ class ResetPeer(ToxicFault):
 
     timeout_ms: int = 0
     toxic_type: ClassVar[str] = "reset_peer"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, timeout_ms=self.timeout_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"timeout": self.timeout_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"timeout": "timeout_ms"}
 
 
 @dataclass(frozen=True)
@@ -167,16 +142,14 @@ class Slicer(ToxicFault):
     delay_us: int = 0
     toxic_type: ClassVar[str] = "slicer"
 
+    attribute_fields: ClassVar[Mapping[str, str]] = {
+        "average_size": "average_size", "size_variation": "size_variation",
+        "delay": "delay_us"}
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        _non_negative(self, average_size=self.average_size,
-                      size_variation=self.size_variation, delay_us=self.delay_us)
         if self.size_variation >= max(self.average_size, 1):
             raise ConfigError("must be smaller than average_size", field="Slicer.size_variation")
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"average_size": self.average_size, "size_variation": self.size_variation,
-                "delay": self.delay_us}
 
 
 @dataclass(frozen=True)
@@ -185,13 +158,7 @@ class LimitData(ToxicFault):
 
     bytes_: int
     toxic_type: ClassVar[str] = "limit_data"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, bytes_=self.bytes_)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"bytes": self.bytes_}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"bytes": "bytes_"}
 
 
 @dataclass(frozen=True)
@@ -200,13 +167,7 @@ class SseCut(ToxicFault):
 
     events: int = 1
     toxic_type: ClassVar[str] = "sse_cut"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, events=self.events)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"events": self.events}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"events": "events"}
 
 
 @dataclass(frozen=True)
@@ -216,13 +177,8 @@ class SseStall(ToxicFault):
     after_events: int = 1
     duration_ms: int = 0
     toxic_type: ClassVar[str] = "sse_stall"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, after_events=self.after_events, duration_ms=self.duration_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"after_events": self.after_events, "duration": self.duration_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"after_events": "after_events",
+                                                     "duration": "duration_ms"}
 
 
 @dataclass(frozen=True)
@@ -241,15 +197,14 @@ class HttpError(ToxicFault):
     stream: Stream = "upstream"
     toxic_type: ClassVar[str] = "http_error"
 
+    attribute_fields: ClassVar[Mapping[str, str]] = {
+        "status": "status", "retry_after": "retry_after_s", "message": "message",
+        "path_prefix": "path_prefix"}
+
     def __post_init__(self) -> None:
-        super().__post_init__()
         if not 100 <= self.status <= 599:
             raise ConfigError(f"not an HTTP status: {self.status}", field="HttpError.status")
-        _non_negative(self, retry_after_s=self.retry_after_s)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"status": self.status, "retry_after": self.retry_after_s,
-                "message": self.message, "path_prefix": self.path_prefix}
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -264,13 +219,7 @@ class HoldUpstreamOnClientClose(ToxicFault):
 
     max_hold_ms: int = 60_000
     toxic_type: ClassVar[str] = "hold_upstream"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _non_negative(self, max_hold_ms=self.max_hold_ms)
-
-    def attributes(self) -> Mapping[str, AttributeValue]:
-        return {"max_hold": self.max_hold_ms}
+    attribute_fields: ClassVar[Mapping[str, str]] = {"max_hold": "max_hold_ms"}
 
 
 @dataclass(frozen=True)
