@@ -38,7 +38,9 @@ def run_node_restart(drill: DrillRun, graceful: bool) -> None:
     cfg = drill.config.node_restart
     load = drill.load(streams_in_flight(drill)).start()
     await_property(drill, f"streams in flight on {VICTIM} before the fault", 30,
-                   lambda: node_counter(drill, VICTIM, "vllm:num_requests_running") > 0)
+                   lambda: node_counter(drill, VICTIM, "vllm:num_requests_running") > 0,
+                   lambda: {n: node_counter(drill, n, "vllm:num_requests_running")
+                            for n in drill.stack.node_names})
     pid = drill.stack.pid(VICTIM)
     fault = TerminateProcess(drill.stack, VICTIM) if graceful else KillProcess(drill.stack,
                                                                                  VICTIM)

@@ -62,7 +62,7 @@ def run_oom_kill(drill: DrillRun) -> None:
     ensure_steady(drill)
     cfg = drill.config.oom
     spec = LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
-                    max_requests=cfg.requests * 100, concurrency=cfg.concurrency,
+                    max_requests=int(cfg.rate_per_s * 300), rate=cfg.rate_per_s,
                     duration_s=300, drain_s=60,
                     output_len=parse_lengths("32", field_name="output_len"),
                     policy=ClientPolicy(timeouts=Timeouts(connect=2.0, read=10.0),
@@ -82,7 +82,7 @@ def run_oom_kill(drill: DrillRun) -> None:
         drill.measure("detection_lag_s.NodeOOMKilled", seen.seen_at - killed)
         await_property(drill, "traffic moves to the healthy node", cfg.alert_within_s,
                        lambda: sum(1 for r in load.results()
-                                   if r.ok and r.sent_at > killed) >= cfg.concurrency * 5)
+                                   if r.ok and r.sent_at > killed) >= cfg.requests)
     drill.phase("fault reverted")
     ready = fault.observed.ready_after_s or 0.0
     drill.measure("restart_to_ready_s", ready)

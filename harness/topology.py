@@ -28,6 +28,7 @@ class ModelSpec:
     block_size: int = 32
     kv_cache_space_gib: int = 1
     dtype: str = "bfloat16"
+    cpu_bind: str = "nobind"  # VLLM_CPU_OMP_THREADS_BIND: "nobind", "auto" or a core list
 
     def __post_init__(self) -> None:
         if self.block_size % 32:

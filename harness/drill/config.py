@@ -40,7 +40,7 @@ class TimeoutSpikeConfig:
     client_timeout_s: float
     max_attempts: int
     requests: int
-    concurrency: int
+    rate_per_s: float
     alert_within_s: float
     recovery_within_s: float
 
@@ -53,7 +53,7 @@ class OOMConfig:
     burst_output_tokens: int
     headroom_mib: int
     requests: int
-    concurrency: int
+    rate_per_s: float
     alert_within_s: float
     restart_within_s: float
 

@@ -61,6 +61,7 @@ class DrillRun:
     exporter: LoadExporter | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     started_at: float = field(default_factory=time.time)
+    steady_at: float | None = None  # alerts before steady state belong to the last drill
     phases: list[PhaseMark] = field(default_factory=list)
     measurements: dict[str, float] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -81,6 +82,11 @@ class DrillRun:
         return Observer.from_topology(self.stack.topology, self.http)
 
     # -- recording ------------------------------------------------------------------------
+    @property
+    def watch_from(self) -> float:
+        """Where this drill's alert window begins: steady state, once reached."""
+        return self.steady_at if self.steady_at is not None else self.started_at
+
     def phase(self, name: str) -> float:
         """Mark a moment of the drill; returns its wall-clock time."""
         now = time.time()
@@ -114,7 +120,7 @@ class DrillRun:
     def expect_no_unexpected_alerts(self, allowed: Collection[str]) -> None:
         try:
             fired = self.observer.assert_no_unexpected_alerts(allowed=allowed,
-                                                              since=self.started_at)
+                                                              since=self.watch_from)
         except DrillFailed as exc:
             self.verdicts.append(Verdict(exc.property, False, exc.detail))
             raise

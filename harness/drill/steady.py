@@ -37,8 +37,13 @@ def sample_problems(drill: DrillRun, sample: TimelineSample) -> list[str]:
                 for n in sample.nodes if n.node in in_rotation
                 and not (n.up and n.running == 0 and n.waiting == 0
                          and (n.kv_usage or 0) <= baseline)]
-    problems += [f"{w.gateway} sees {w.worker} unhealthy" for w in sample.workers
+    # gateways keep the last gauges of removed workers (the canary): only ask about nodes
+    workers = [w for w in sample.workers
+               if w.worker in {drill.stack.node_proxied_url(n) for n in in_rotation}]
+    problems += [f"{w.gateway} sees {w.worker} unhealthy" for w in workers
                  if w.healthy is False]
+    problems += [f"{w.gateway}'s circuit breaker towards {w.worker} is {w.circuit}"
+                 for w in workers if w.circuit not in (None, "closed")]
     problems += [f"front door backend {b.server} is {b.state}" for b in sample.frontdoor
                  if b.state != "UP"]
     return problems
@@ -78,6 +83,7 @@ def ensure_steady(drill: DrillRun) -> None:
             "steady state", lambda: _steady_probe(drill))
     except NotReady as exc:
         _abort(drill, f"{NOT_STEADY}: {exc.last_seen}")
+    drill.steady_at = drill.phase("steady state")
     _probe_requests(drill)
 
 

@@ -91,6 +91,7 @@ def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON
         "--disable-uvicorn-access-log",
     )
     env = (("VLLM_CPU_KVCACHE_SPACE", str(m.kv_cache_space_gib)),
+           ("VLLM_CPU_OMP_THREADS_BIND", m.cpu_bind),
            ("VLLM_LOGGING_LEVEL", "WARNING"), ("OMP_NUM_THREADS", "1"))
     return ComponentSpec(name=node.name, kind=Kind.NODE, argv=argv, ports=(node.port,),
                          ready_check=ReadyCheck.COMPLETION, ready_url=t.url(node.port),
