@@ -81,6 +81,11 @@ class ProcessRuntime:
                 proc.returncode = 0
         self._procs.clear()
 
+    def use_topology(self, topology: Topology) -> None:
+        """Components started from now on run from ``topology`` (a variant of the stack);
+        the ones already running keep theirs until restarted."""
+        self.topology, self._specs = topology, {}
+
     def specs(self) -> dict[str, comp.ComponentSpec]:
         if not self._specs:
             self._specs = self._build_specs()

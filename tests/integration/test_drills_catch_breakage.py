@@ -5,19 +5,30 @@ reverted whatever happens."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from types import ModuleType
 
 import httpx
 import pytest
 import yaml
 
-from drills import test_cancel_storm, test_gateway_failover, test_timeout_spike
+from drills import (
+    test_cancel_storm,
+    test_gateway_failover,
+    test_hot_model_swap,
+    test_node_restart,
+    test_out_of_memory,
+    test_timeout_spike,
+)
 from harness.drill.config import DrillsConfig
 from harness.drill.run import DrillRun
 from harness.errors import HarnessError
+from harness.faults.base import FaultBase
 from harness.faults.network import HoldUpstreamOnClientClose
 from harness.files import write_atomic
+from harness.stack.process_runtime import ProcessRuntime
 from harness.stack.render import RULES_FILE, render_run_configs
 from harness.stack.stack import Stack
 from harness.templates import render
@@ -29,12 +40,16 @@ def _reload_prometheus(stack: Stack) -> None:
     httpx.post(f"{stack.prometheus_url}/-/reload", timeout=10).raise_for_status()
 
 
+Rule = dict[str, object]
+
+
 @contextmanager
-def alert_rule_removed(stack: Stack, alert: str) -> Iterator[None]:
+def alert_rules_edited(stack: Stack, edit: Callable[[Rule], Rule | None]) -> Iterator[None]:
+    """Prometheus runs with ``edit`` applied to every rule (None drops it) until exit."""
     paths = stack.runtime.paths  # type: ignore[attr-defined]
     rules = yaml.safe_load(paths.config(RULES_FILE).read_text())
     for group in rules["groups"]:
-        group["rules"] = [r for r in group["rules"] if r.get("alert") != alert]
+        group["rules"] = [e for e in (edit(r) for r in group["rules"]) if e is not None]
     write_atomic(paths.config(RULES_FILE), yaml.safe_dump(rules))
     _reload_prometheus(stack)
     try:
@@ -42,6 +57,20 @@ def alert_rule_removed(stack: Stack, alert: str) -> Iterator[None]:
     finally:
         render_run_configs(stack.topology, paths)
         _reload_prometheus(stack)
+
+
+def alert_rule_removed(stack: Stack, alert: str) -> AbstractContextManager[None]:
+    return alert_rules_edited(stack, lambda r: None if r.get("alert") == alert else r)
+
+
+def alert_rule_misspelled(stack: Stack, alert: str, metric: str) -> AbstractContextManager[None]:
+    """The rule stays loaded but its expression names a metric nobody exports."""
+    def misspell(rule: Rule) -> Rule:
+        if rule.get("alert") != alert:
+            return rule
+        assert metric in str(rule["expr"]), f"{alert} does not read {metric}"
+        return {**rule, "expr": str(rule["expr"]).replace(metric, f"{metric}_typo")}
+    return alert_rules_edited(stack, misspell)
 
 
 @contextmanager
@@ -78,21 +107,97 @@ def test_gateway_failover_fails_without_front_door_health_checks(
                         "front door takes gateway-a out")
 
 
-def test_cancel_storm_fails_when_disconnects_are_not_propagated(
-        stack: Stack, drills_config: DrillsConfig, monkeypatch: pytest.MonkeyPatch) -> None:
-    holds = [HoldUpstreamOnClientClose(stack.fault_proxy, gw) for gw in stack.gateway_names]
-    real_steady = test_cancel_storm.ensure_steady
+@contextmanager
+def broken_after_steady(monkeypatch: pytest.MonkeyPatch, drill: ModuleType,
+                        faults: Sequence[FaultBase]) -> Iterator[None]:
+    """Apply ``faults`` right after the drill's steady-state gate (which refuses a stack
+    with toxics on it); they revert whatever happens."""
+    real_steady = drill.ensure_steady
 
     def steady_then_break(run: DrillRun) -> None:
         real_steady(run)
-        for hold in holds:
-            hold.apply()
+        for fault in faults:
+            fault.apply()
 
-    monkeypatch.setattr(test_cancel_storm, "ensure_steady", steady_then_break)
+    monkeypatch.setattr(drill, "ensure_steady", steady_then_break)
     try:
+        yield
+    finally:
+        for fault in faults:
+            fault.revert()
+
+
+def test_cancel_storm_fails_when_disconnects_are_not_propagated(
+        stack: Stack, drills_config: DrillsConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    holds = [HoldUpstreamOnClientClose(stack.fault_proxy, gw) for gw in stack.gateway_names]
+    with broken_after_steady(monkeypatch, test_cancel_storm, holds):
         _expect_failure(stack, drills_config, "broken_cancel_storm",
                         test_cancel_storm.run_cancel_storm,
                         "KV cache released|leaked connections")
+
+
+@contextmanager
+def gateway_health_checks_off(stack: Stack) -> Iterator[None]:
+    """Gateways restarted with an hour between health checks: a dead node stays listed."""
+    runtime = stack.runtime
+    assert isinstance(runtime, ProcessRuntime), "needs the process runtime"
+    normal = runtime.topology
+    policy = replace(normal.gateway_policy, health_check_interval_s=3600)
+    runtime.use_topology(replace(normal, gateway_policy=policy))
+    try:
+        restart_gateways(stack)
+        yield
     finally:
-        for hold in holds:
-            hold.revert()
+        runtime.use_topology(normal)
+        restart_gateways(stack)
+
+
+def restart_gateways(stack: Stack) -> None:
+    for gateway in stack.gateway_names:
+        stack.restart(gateway)
+
+
+def test_node_restart_fails_without_gateway_health_checks(
+        stack: Stack, drills_config: DrillsConfig) -> None:
+    with gateway_health_checks_off(stack):
+        _expect_failure(stack, drills_config, "broken_node_restart",
+                        lambda run: test_node_restart.run_node_restart(run, graceful=False),
+                        "every gateway marks the node down")
+
+
+def test_oom_kill_fails_when_its_alert_reads_a_misspelled_metric(
+        stack: Stack, drills_config: DrillsConfig) -> None:
+    with alert_rule_misspelled(stack, "NodeOOMKilled", "llmdrill_node_oom_kills_total"):
+        _expect_failure(stack, drills_config, "broken_oom_kill",
+                        test_out_of_memory.run_oom_kill, "NodeOOMKilled goes firing")
+
+
+def test_hot_swap_fails_when_a_stray_canary_registration_survives_rollback(
+        stack: Stack, drills_config: DrillsConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second deploy path registered the canary under another name for the same host;
+    the rollback removes one registration and traffic keeps reaching the canary."""
+    canary = stack.topology.canary
+    assert canary is not None
+    stray = f"http://localhost:{canary.proxy_port}"
+    register = test_hot_model_swap.set_canary_in_rotation
+
+    def register_twice(run: DrillRun, name: str, joined: bool) -> None:
+        register(run, name, joined)
+        if joined:
+            _each_gateway(stack, "add_worker", stray)
+
+    monkeypatch.setattr(test_hot_model_swap, "set_canary_in_rotation", register_twice)
+    try:
+        _expect_failure(stack, drills_config, "broken_hot_swap",
+                        lambda run: test_hot_model_swap.run_hot_swap(run, "slow"),
+                        "traffic returns to the stable nodes only")
+    finally:
+        _each_gateway(stack, "remove_worker", stray)
+        # vllm-router keeps the health gauge of a removed worker (0: the canary is gone),
+        # and GatewayBackendDown would fire on it forever; a restart forgets it.
+        restart_gateways(stack)
+
+
+def _each_gateway(stack: Stack, verb: str, worker: str) -> None:
+    for gateway in stack.gateway_names:
+        httpx.post(f"{stack.gateway_url(gateway)}/{verb}", params={"url": worker}, timeout=30)
