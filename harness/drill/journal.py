@@ -58,6 +58,9 @@ class LoadSummary:
     retries: int
 
 
+RECOVERY_KEY = "recovery_s"  # the measurement every drill reports as its recovery time
+
+
 @dataclass(frozen=True)
 class Journal:
     drill: str

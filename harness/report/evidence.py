@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.drill.journal import Journal, read_journals
+from harness.drill.journal import RECOVERY_KEY, Journal, read_journals
 from harness.report.html import iso_time
 from harness.report.runbooks import DrillEvidence, render_runbooks
 from harness.stack.runstate import load_state
@@ -21,7 +21,6 @@ from harness.topology import DEFAULT_STACK_FILE, Topology, load_topology
 
 FIRING = "firing"
 LAG_PREFIX = "detection_lag_s."
-RECOVERY_KEY = "recovery_s"
 RUNBOOKS_SUBDIR = "runbooks"
 
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import jinja2
 
-from harness.drill.journal import JOURNAL_DIR, Journal, read_journals
+from harness.drill.journal import JOURNAL_DIR, RECOVERY_KEY, Journal, read_journals
 from harness.errors import ConfigError
 from harness.files import write_atomic
 from harness.report.plots import DrillPlot, plot_drill
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_FILE = Path("report") / "index.html"
-RECOVERY_KEY = "recovery_s"
 
 Plotter = Callable[[Journal], DrillPlot]
 
@@ -58,6 +57,14 @@ class RunView:
 
     def count(self, outcome: str) -> int:
         return sum(d.journal.outcome == outcome for d in self.drills)
+
+    @property
+    def suite_wall_s(self) -> float | None:
+        """From the first drill's start to the last one's end."""
+        if not self.drills:
+            return None
+        return (max(d.journal.ended_at for d in self.drills)
+                - min(d.journal.started_at for d in self.drills))
 
 
 def iso_time(at: float) -> str:

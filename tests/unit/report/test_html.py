@@ -48,6 +48,11 @@ def test_summary_names_every_drill_outcome_and_counts(tmp_path: Path) -> None:
     assert "restart_to_ready_s</code> 20.00 s" in rows[1]
 
 
+def test_suite_wall_time_spans_first_start_to_last_end(tmp_path: Path) -> None:
+    header = report(tmp_path, node_restart(), cancel_storm()).split("<table>")[0]
+    assert "suite wall time 130.00 s" in header  # node_restart at T0, cancel_storm ends T0+130
+
+
 def test_per_drill_verdicts_alerts_load_and_error(tmp_path: Path) -> None:
     page = report(tmp_path)
     assert "4 of 4 ended with an error" in page
