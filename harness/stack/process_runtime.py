@@ -138,12 +138,6 @@ class ProcessRuntime:
         terminate(pid, self.run_id, name, grace_s)
         return self._forget(name)
 
-    def restart(self, name: str, within: float | None = None) -> float:
-        if self.pid(name) is not None:
-            self.stop(name)
-        self.start(name)
-        return self.wait_ready(name, within)
-
     def pid(self, name: str) -> int | None:
         record = self._state.components.get(name)
         return record.pid if record else None
