@@ -38,6 +38,11 @@ class MemoryCgroups:
     def path(self, component: str) -> Path:
         return self.root / component
 
+    def kernel_name(self, component: str) -> str:
+        """The cgroup as the kernel log names it (``oom_memcg=``): the path below the
+        memory hierarchy's mount, which is ``base``'s parent."""
+        return "/" + str(self.path(component).relative_to(self.base.parent))
+
     def oom_kills(self, component: str) -> int:
         return read_oom_kills(self.path(component))
 

@@ -23,7 +23,13 @@ from harness.stack.cgroups import MemoryCgroups
 from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, Launch, spawn
 from harness.waits import Probe, Wait
 
-_KILLED = re.compile(r"Killed process (\d+) \(([^)]*)\)")
+# The kernel's one-line summary of a kill, e.g. "[19974.713268] oom-kill:constraint=
+# CONSTRAINT_MEMCG,...,oom_memcg=/llm-drill/<run>/node2,task_memcg=...,task=VLLM::Worker,
+# pid=1384,uid=0". The kernel log is shared by every tenant of the kernel and is a ring
+# buffer: a kill is matched by its cgroup and its timestamp, never by line position.
+_OOM_KILL = re.compile(r"^\[\s*(\d+\.\d+)\] oom-kill:"
+                       r".*\boom_memcg=([^,]+),.*\btask=([^,]+),pid=(\d+)")
+_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def force_oom(cgroups: MemoryCgroups, component: str, headroom_mib: int, log: Pa
     limit = usage + headroom_mib * 2**20
     cgroups.set_limit(component, limit)
     mark_as_oom_victims(cgroups.path(component))
-    kernel_log_mark = _kernel_log_length()
+    kernel_log_mark = last_stamp(_kernel_log())
     # Clean file pages (mapped libraries) are reclaimed before anything is killed, so the
     # balloon may need to grow past the headroom by all of them: size it to the whole cap.
     balloon = inflate_balloon(cgroups, component, limit // 2**20, log)
@@ -80,7 +86,7 @@ def force_oom(cgroups: MemoryCgroups, component: str, headroom_mib: int, log: Pa
         balloon.pop()
         cgroups.clear_limit(component)
         raise
-    pid, name = _victim(kernel_log_mark)
+    pid, name = find_victim(_kernel_log(), cgroups.kernel_name(component), kernel_log_mark)
     kill = OOMKill(component, cgroups.oom_kills(component) - before, limit, usage, pid, name)
     return kill, balloon
 
@@ -102,13 +108,19 @@ def _kernel_log() -> list[str]:
     return out.stdout.splitlines()
 
 
-def _kernel_log_length() -> int:
-    return len(_kernel_log())
-
-
-def _victim(mark: int) -> tuple[int | None, str]:
-    for line in reversed(_kernel_log()[mark:]):
-        match = _KILLED.search(line)
+def last_stamp(lines: list[str]) -> float:
+    """The timestamp of the kernel log's last line (0.0 for an empty log)."""
+    for line in reversed(lines):
+        match = _STAMP.match(line)
         if match:
-            return int(match.group(1)), match.group(2)
+            return float(match.group(1))
+    return 0.0
+
+
+def find_victim(lines: list[str], memcg: str, after: float) -> tuple[int | None, str]:
+    """(pid, name) of the first process the kernel killed in ``memcg`` after ``after``."""
+    for line in lines:
+        match = _OOM_KILL.match(line)
+        if match and float(match.group(1)) > after and match.group(2) == memcg:
+            return int(match.group(4)), match.group(3)
     return None, "(not in the kernel log)"
