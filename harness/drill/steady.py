@@ -38,8 +38,8 @@ def sample_problems(drill: DrillRun, sample: TimelineSample) -> list[str]:
                 and not (n.up and n.running == 0 and n.waiting == 0
                          and (n.kv_usage or 0) <= baseline)]
     # gateways keep the last gauges of removed workers (the canary): only ask about nodes
-    workers = [w for w in sample.workers
-               if w.worker in {drill.stack.node_proxied_url(n) for n in in_rotation}]
+    node_urls = {drill.stack.node_proxied_url(n) for n in in_rotation}
+    workers = [w for w in sample.workers if w.worker in node_urls]
     problems += [f"{w.gateway} sees {w.worker} unhealthy" for w in workers
                  if w.healthy is False]
     problems += [f"{w.gateway}'s circuit breaker towards {w.worker} is {w.circuit}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import ModuleType
 
 import httpx
@@ -97,11 +97,25 @@ def _expect_failure(stack: Stack, config: DrillsConfig, name: str,
         drill(run)
 
 
-def test_timeout_spike_fails_when_client_ttft_alert_reads_a_misspelled_metric(
-        stack: Stack, drills_config: DrillsConfig) -> None:
-    with alert_rule_misspelled(stack, "TTFTHigh", "llmdrill_client_ttft_seconds_bucket"):
-        _expect_failure(stack, drills_config, "broken_timeout_spike",
-                        test_timeout_spike.run_timeout_spike, "TTFTHigh goes firing")
+@dataclass(frozen=True)
+class MisspelledAlert:
+    drill: Callable[[DrillRun], None]
+    alert: str
+    metric: str  # what the rule reads; the breakage adds a typo to it
+    fails_on: str
+
+
+@pytest.mark.parametrize("case", [
+    MisspelledAlert(test_timeout_spike.run_timeout_spike, "TTFTHigh",
+                    "llmdrill_client_ttft_seconds_bucket", "TTFTHigh goes firing"),
+    MisspelledAlert(test_out_of_memory.run_oom_kill, "NodeOOMKilled",
+                    "llmdrill_node_oom_kills_total", "NodeOOMKilled goes firing"),
+], ids=["timeout_spike", "oom_kill"])
+def test_drill_fails_when_its_alert_reads_a_misspelled_metric(
+        stack: Stack, drills_config: DrillsConfig, case: MisspelledAlert) -> None:
+    name = f"broken_{case.drill.__name__.removeprefix('run_')}"
+    with alert_rule_misspelled(stack, case.alert, case.metric):
+        _expect_failure(stack, drills_config, name, case.drill, case.fails_on)
 
 
 def test_gateway_failover_fails_without_front_door_health_checks(
@@ -168,13 +182,6 @@ def test_node_restart_fails_without_gateway_health_checks(
         _expect_failure(stack, drills_config, "broken_node_restart",
                         lambda run: test_node_restart.run_node_restart(run, graceful=False),
                         "every gateway marks the node down")
-
-
-def test_oom_kill_fails_when_its_alert_reads_a_misspelled_metric(
-        stack: Stack, drills_config: DrillsConfig) -> None:
-    with alert_rule_misspelled(stack, "NodeOOMKilled", "llmdrill_node_oom_kills_total"):
-        _expect_failure(stack, drills_config, "broken_oom_kill",
-                        test_out_of_memory.run_oom_kill, "NodeOOMKilled goes firing")
 
 
 def test_hot_swap_fails_when_a_stray_canary_registration_survives_rollback(
