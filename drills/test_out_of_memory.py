@@ -12,6 +12,7 @@ from __future__ import annotations
 from harness.drill.probes import await_property, completion, gateways_see, node_counter
 from harness.drill.run import DrillRun
 from harness.drill.steady import ensure_steady
+from harness.drill.traffic import open_loop_traffic
 from harness.faults.memory import OOMKillNode
 from harness.load import ClientPolicy, LoadSpec, RetryPolicy, Timeouts, parse_lengths
 
@@ -61,12 +62,9 @@ def run_oom_caps(drill: DrillRun) -> None:
 def run_oom_kill(drill: DrillRun) -> None:
     ensure_steady(drill)
     cfg = drill.config.oom
-    spec = LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
-                    max_requests=int(cfg.rate_per_s * 300), rate=cfg.rate_per_s,
-                    duration_s=300, drain_s=60,
-                    output_len=parse_lengths("32", field_name="output_len"),
-                    policy=ClientPolicy(timeouts=Timeouts(connect=2.0, read=10.0),
-                                        retries=RetryPolicy(max_attempts=3)))
+    policy = ClientPolicy(timeouts=Timeouts(connect=2.0, read=10.0),
+                          retries=RetryPolicy(max_attempts=3))
+    spec = open_loop_traffic(drill, cfg.rate_per_s, policy)
     load = drill.load(spec).start()
     fault = OOMKillNode(drill.stack, VICTIM, headroom_mib=cfg.headroom_mib)
     with fault:

@@ -11,15 +11,9 @@ from __future__ import annotations
 from harness.drill.probes import await_property
 from harness.drill.run import DrillRun
 from harness.drill.steady import ensure_steady
+from harness.drill.traffic import open_loop_traffic
 from harness.faults.network import Latency, Timeout
-from harness.load import (
-    ClientPolicy,
-    LoadSpec,
-    RequestResult,
-    RetryPolicy,
-    Timeouts,
-    parse_lengths,
-)
+from harness.load import ClientPolicy, LoadSpec, RequestResult, RetryPolicy, Timeouts
 
 VICTIM = "node1"
 ALLOWED_ALERTS = {"TTFTHigh", "GatewayBackendDown", "CircuitOpen", "ErrorRateHigh", "TPSDrop"}
@@ -30,11 +24,8 @@ def traffic_with_hygiene(drill: DrillRun) -> LoadSpec:
     timeouts = Timeouts(connect=2.0, read=cfg.client_timeout_s,
                         stream_idle=cfg.client_timeout_s)
     retries = RetryPolicy(max_attempts=cfg.max_attempts, base_backoff_s=0.2, max_backoff_s=2.0)
-    return LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
-                    max_requests=int(cfg.rate_per_s * 300), rate=cfg.rate_per_s,
-                    duration_s=300, drain_s=60,
-                    output_len=parse_lengths("32", field_name="output_len"),
-                    policy=ClientPolicy(timeouts=timeouts, retries=retries))
+    return open_loop_traffic(drill, cfg.rate_per_s,
+                             ClientPolicy(timeouts=timeouts, retries=retries))
 
 
 def client_budget_s(drill: DrillRun) -> float:
