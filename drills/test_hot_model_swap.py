@@ -11,7 +11,7 @@ import pytest
 from harness.drill.canary import (
     analyze,
     gateways_route_to,
-    probe_node,
+    probe_nodes,
     set_canary_in_rotation,
 )
 from harness.drill.probes import await_property, node_counter
@@ -74,9 +74,9 @@ def run_hot_swap(drill: DrillRun, kind: str) -> None:
 
 def decide(drill: DrillRun, kind: str, canary: str) -> None:
     cfg = drill.config.hot_swap
-    stable = probe_node(drill, drill.stack.node_proxied_url(STABLE), cfg.probe_requests)
-    candidate = probe_node(drill, drill.stack.node_proxied_url(canary), cfg.probe_requests)
-    decision = analyze(drill, stable, candidate)
+    stable, candidate = probe_nodes(
+        drill, [drill.stack.node_proxied_url(n) for n in (STABLE, canary)], cfg.probe_requests)
+    decision = analyze(cfg, stable, candidate)
     if stable.ttft_p50_s and candidate.ttft_p50_s:
         drill.measure("canary_ttft_ratio", candidate.ttft_p50_s / stable.ttft_p50_s)
     if kind == "good":

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from harness.drill.config import HotSwapConfig
 from harness.drill.run import DrillRun
 
 PROBE_TOKENS = 16
@@ -39,22 +40,44 @@ class Decision:
     reason: str
 
 
-def probe_node(drill: DrillRun, base_url: str, count: int) -> ProbeStats:
-    ttfts: list[float] = []
-    tokens = errors = malformed = 0
+@dataclass
+class _Samples:
+    ttfts: list[float] = field(default_factory=list)
+    tokens: int = 0
+    busy_s: float = 0.0
+    errors: int = 0
+    malformed: int = 0
+    probes: int = 0
+
+    def stats(self) -> ProbeStats:
+        return ProbeStats(statistics.median(self.ttfts) if self.ttfts else None,
+                          self.tokens / max(self.busy_s, 1e-6), self.errors, self.malformed,
+                          self.probes)
+
+
+def probe_nodes(drill: DrillRun, base_urls: list[str], count: int) -> list[ProbeStats]:
+    """``count`` streamed probes per node, interleaved (A B, B A, ...) so that noise
+    from the shared host falls on every node alike, not on whichever went last."""
+    samples = [_Samples() for _ in base_urls]
+    for round_no in range(count):
+        order = list(range(len(base_urls)))
+        for index in order if round_no % 2 == 0 else order[::-1]:
+            _probe_once(drill, base_urls[index], samples[index])
+    return [s.stats() for s in samples]
+
+
+def _probe_once(drill: DrillRun, base_url: str, into: _Samples) -> None:
+    into.probes += 1
     began = time.monotonic()
-    for _ in range(count):
-        try:
-            ttft, produced = _one_stream(drill, base_url)
-        except httpx.HTTPError:
-            errors += 1
-            continue
-        ttfts.append(ttft)
-        tokens += produced
-        malformed += produced != PROBE_TOKENS
-    wall = time.monotonic() - began
-    return ProbeStats(statistics.median(ttfts) if ttfts else None, tokens / wall, errors,
-                      malformed, count)
+    try:
+        ttft, produced = _one_stream(drill, base_url)
+    except httpx.HTTPError:
+        into.errors += 1
+        return
+    into.busy_s += time.monotonic() - began
+    into.ttfts.append(ttft)
+    into.tokens += produced
+    into.malformed += produced != PROBE_TOKENS
 
 
 def _one_stream(drill: DrillRun, base_url: str) -> tuple[float, int]:
@@ -73,16 +96,20 @@ def _one_stream(drill: DrillRun, base_url: str) -> tuple[float, int]:
     return ttft, produced
 
 
-def analyze(drill: DrillRun, stable: ProbeStats, canary: ProbeStats) -> Decision:
-    cfg = drill.config.hot_swap
+def analyze(cfg: HotSwapConfig, stable: ProbeStats, canary: ProbeStats) -> Decision:
+    """Roll back on errors or malformed output beyond the budget, or on a TTFT regression
+    that is both relative (over ``max_ttft_ratio``) and absolute (over ``ttft_slack_s``):
+    on a tiny model, 10 ms against 30 ms is scheduler noise, not a slow revision."""
     if canary.ttft_p50_s is None or canary.error_ratio > cfg.max_error_ratio:
         return Decision(False, f"canary errors {canary.errors}, malformed {canary.malformed} "
                                f"of {canary.probes}")
     base = stable.ttft_p50_s or canary.ttft_p50_s
     ratio = canary.ttft_p50_s / max(base, 1e-3)
-    if ratio > cfg.max_ttft_ratio:
+    slower_by = canary.ttft_p50_s - base
+    if ratio > cfg.max_ttft_ratio and slower_by > cfg.ttft_slack_s:
         return Decision(False, f"canary TTFT p50 {canary.ttft_p50_s:.3f}s is {ratio:.1f}x "
-                               f"stable's {base:.3f}s (bound {cfg.max_ttft_ratio}x)")
+                               f"stable's {base:.3f}s (bound {cfg.max_ttft_ratio}x and "
+                               f"+{cfg.ttft_slack_s}s)")
     return Decision(True, f"canary TTFT p50 {canary.ttft_p50_s:.3f}s vs {base:.3f}s, "
                           f"{canary.tokens_per_s:.0f} vs {stable.tokens_per_s:.0f} tok/s")
 

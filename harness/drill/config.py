@@ -96,6 +96,7 @@ class HotSwapConfig:
     concurrency: int
     probe_requests: int
     max_ttft_ratio: float
+    ttft_slack_s: float
     max_error_ratio: float
     slow_canary_latency_ms: int
     rollback_within_s: float
