@@ -26,7 +26,7 @@ from harness.drill.config import DrillsConfig
 from harness.drill.run import DrillRun
 from harness.errors import HarnessError
 from harness.faults.base import FaultBase
-from harness.faults.network import HoldUpstreamOnClientClose
+from harness.faults.network import HoldUpstreamOnClientClose, HttpError
 from harness.files import write_atomic
 from harness.stack.process_runtime import ProcessRuntime
 from harness.stack.render import RULES_FILE, render_run_configs
@@ -153,6 +153,18 @@ def test_cancel_storm_fails_when_disconnects_are_not_propagated(
         _expect_failure(stack, drills_config, "broken_cancel_storm",
                         test_cancel_storm.run_cancel_storm,
                         "KV cache released|leaked connections")
+
+
+def test_oom_caps_fail_when_a_proxy_masks_the_nodes_400(
+        stack: Stack, drills_config: DrillsConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intermediary between gateways and nodes answers completions with a bare 502:
+    the node's 400 and its message never reach the user."""
+    masks = [HttpError(stack.fault_proxy, node, status=502, path_prefix="/v1/")
+             for node in stack.node_names]
+    with broken_after_steady(monkeypatch, test_out_of_memory, masks):
+        _expect_failure(stack, drills_config, "broken_oom_caps",
+                        test_out_of_memory.run_oom_caps,
+                        "an oversized prompt gets a 400 with a useful message")
 
 
 @contextmanager
