@@ -113,6 +113,12 @@ class PrometheusClient:
             rules += [_rule(item, name) for item in _list(_field(group, "rules"))]
         return tuple(rules)
 
+    def scraped_instances(self, job: str) -> frozenset[str]:
+        """``instance`` labels of the active scrape targets of ``job``."""
+        data = self._call("/api/v1/targets", {"state": "active"}, "<targets>")
+        labels = [_labels(_field(t, "labels")) for t in _list(_field(data, "activeTargets"))]
+        return frozenset(lab.get("instance", "") for lab in labels if lab.get("job") == job)
+
     def alert_names(self) -> frozenset[str]:
         """Names of every alerting rule Prometheus has loaded."""
         return frozenset(r.name for r in self.rules() if r.kind == "alerting")

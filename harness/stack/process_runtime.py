@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import ComponentFailed, HarnessError
+from harness.errors import ComponentFailed, HarnessError, NotReady, QueryError, Unreachable
+from harness.observe.prom import PrometheusClient
 from harness.stack import components as comp
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.model import RECIPES, ensure_model
@@ -33,6 +34,9 @@ from harness.stack.render import remove_scrape_target, render_run_configs, write
 from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
 from harness.stack.runtime import Event, EventSink, Phase, ignore_events
 from harness.topology import Topology
+from harness.waits import Wait
+
+UNLIST_WITHIN_S = 15.0  # discovery applies changes every 5 s, plus a scrape
 
 
 class ProcessRuntime:
@@ -258,9 +262,20 @@ class ProcessRuntime:
             write_scrape_target(self.topology, self.paths, self.topology.node(name))
 
     def _unlist(self, name: str) -> None:
-        """Stop scraping an on-demand node before stopping it on purpose."""
-        if self._on_demand(name):
-            remove_scrape_target(self.paths, name)
+        """Stop scraping an on-demand node before stopping it on purpose: Prometheus applies
+        file discovery changes up to 5 s late, and scrapes of the stopped node in between
+        read ``up == 0`` (NodeDown goes pending, and fires if the stop is slow)."""
+        if not self._on_demand(name):
+            return
+        remove_scrape_target(self.paths, name)
+        instance = f"{self.topology.host}:{self.topology.node(name).port}"
+        prometheus = PrometheusClient(self.topology.prometheus_url, self.http, timeout=2.0)
+        try:
+            Wait(within=UNLIST_WITHIN_S, interval=0.25, transient=(QueryError,)).until_true(
+                f"Prometheus to stop scraping {instance}",
+                lambda: not _still_scraped(prometheus, instance))
+        except NotReady as exc:
+            self._emit(name, Phase.HEALTH, 0.0, f"still scraped when stopped: {exc}")
 
     def _forget(self, name: str) -> int | None:
         status = self._reap_popen(name)
@@ -289,3 +304,10 @@ class ProcessRuntime:
 
     def _emit(self, name: str, phase: Phase, elapsed: float, detail: str = "") -> None:
         self.on_event(Event(name, phase, elapsed, detail))
+
+
+def _still_scraped(prometheus: PrometheusClient, instance: str) -> bool:
+    try:
+        return instance in prometheus.scraped_instances("vllm")
+    except Unreachable:  # no Prometheus running: nobody scrapes
+        return False

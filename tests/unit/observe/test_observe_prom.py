@@ -105,3 +105,21 @@ def test_alerts_and_rules_are_parsed() -> None:
 ])
 def test_parse_time(text: str, expected: float | None) -> None:
     assert parse_time(text) == expected
+
+
+def test_scraped_instances_lists_active_targets_of_one_job() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"status": "success", "data": {
+            "activeTargets": [
+                {"labels": {"job": "vllm", "instance": "127.0.0.1:18001"}, "health": "up"},
+                {"labels": {"job": "vllm", "instance": "127.0.0.1:18003"}, "health": "down"},
+                {"labels": {"job": "gateway", "instance": "127.0.0.1:18201"}}],
+            "droppedTargets": []}})
+
+    instances = _client(httpx.MockTransport(handler)).scraped_instances("vllm")
+    assert instances == {"127.0.0.1:18001", "127.0.0.1:18003"}
+    assert seen[0].url.path == "/api/v1/targets"
+    assert seen[0].url.params["state"] == "active"
