@@ -59,10 +59,18 @@ def storm_wave(drill: DrillRun, wave: int) -> None:
     results = drill.load(spec).start().wait()
     summary = drill.summarize(f"wave {wave}", results)
     cancelled = sum(1 for r in results if r.cancelled is not None)
+    # On a starved host vLLM merges a stream's deltas: a short one can end in fewer
+    # chunks than the cancel point. It ended cleanly, but it was not abandoned.
+    finished = sum(1 for r in results if r.ok)
     drill.measure(f"wave_{wave}_cancelled", cancelled)
-    drill.check(f"wave {wave}: every stream was opened and abandoned by the client",
-                cancelled == cfg.streams_per_wave,
-                f"{cancelled} of {cfg.streams_per_wave} cancelled; errors {summary.errors}")
+    drill.measure(f"wave_{wave}_finished_first", finished)
+    counts = (f"{cancelled} cancelled, {finished} finished before the cancel point, of "
+              f"{cfg.streams_per_wave}; errors {summary.errors}")
+    drill.check(f"wave {wave}: every stream was opened and ended without error",
+                cancelled + finished == cfg.streams_per_wave, counts)
+    drill.check(f"wave {wave}: the client abandoned the streams",
+                cancelled >= cfg.min_abandoned_ratio * cfg.streams_per_wave,
+                f"{counts} (bound {cfg.min_abandoned_ratio:.0%} abandoned)")
 
 
 def test_cancel_storm(start_drill) -> None:  # type: ignore[no-untyped-def]

@@ -83,6 +83,7 @@ class CancelStormConfig:
     waves: int
     streams_per_wave: int
     chunks_before_cancel: int
+    min_abandoned_ratio: float
     concurrency: int
     output_tokens: int
     settle_s: float
