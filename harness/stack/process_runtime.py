@@ -30,7 +30,12 @@ from harness.stack.processes import (
 )
 from harness.stack.readiness import probe_once, wait_ready
 from harness.stack.reaper import WATCHDOG, teardown
-from harness.stack.render import remove_scrape_target, render_run_configs, write_scrape_target
+from harness.stack.render import (
+    remove_scrape_target,
+    render_run_configs,
+    scrape_instance,
+    write_scrape_target,
+)
 from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
 from harness.stack.runtime import Event, EventSink, Phase, ignore_events
 from harness.topology import Topology
@@ -268,7 +273,7 @@ class ProcessRuntime:
         if not self._on_demand(name):
             return
         remove_scrape_target(self.paths, name)
-        instance = f"{self.topology.host}:{self.topology.node(name).port}"
+        instance = scrape_instance(self.topology, self.topology.node(name))
         prometheus = PrometheusClient(self.topology.prometheus_url, self.http, timeout=2.0)
         try:
             Wait(within=UNLIST_WITHIN_S, interval=0.25, transient=(QueryError,)).until_true(

@@ -17,9 +17,14 @@ def targets_dir(paths: Paths) -> Path:
     return paths.config("targets")
 
 
+def scrape_instance(topology: Topology, node: NodeSpec) -> str:
+    """The ``instance`` label Prometheus gives a node's scrape target."""
+    return f"{topology.host}:{node.port}"
+
+
 def write_scrape_target(topology: Topology, paths: Paths, node: NodeSpec) -> None:
     """Let Prometheus scrape an on-demand node (file-based discovery, picked up at once)."""
-    entry = [{"targets": [f"{topology.host}:{node.port}"],
+    entry = [{"targets": [scrape_instance(topology, node)],
               "labels": {"component": node.name, "node": node.name}}]
     write_atomic(targets_dir(paths) / f"{node.name}.json", json.dumps(entry))
 
