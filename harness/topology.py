@@ -93,6 +93,11 @@ class PrometheusSpec:
     scrape_interval_s: int = 1
     evaluation_interval_s: int = 1
 
+    @property
+    def scrape_timeout_s(self) -> int:
+        """A scrape may take the whole interval before it counts as failed."""
+        return self.scrape_interval_s
+
 
 @dataclass(frozen=True)
 class AlertmanagerSpec:
@@ -113,6 +118,7 @@ class Thresholds:
     error_rate_ratio: float = 0.05
     for_short_s: int = 2
     for_long_s: int = 5
+    node_hung_s: int = 30
 
 
 @dataclass(frozen=True)

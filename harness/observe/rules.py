@@ -42,14 +42,19 @@ class RuleWindows:
     rate: str
     event: str
     baseline_offset: str
+    node_hung: str
+    #: A failed scrape quicker than this was refused (nothing listens), not timed out.
+    refused_within: str
 
     @classmethod
     def from_topology(cls, topology: Topology) -> RuleWindows:
         th = topology.thresholds
         rate_s = max(10, 4 * topology.prometheus.scrape_interval_s)
         event_s = max(60, 6 * rate_s)
+        refused_within = topology.prometheus.scrape_timeout_s / 2
         return cls(for_short=f"{th.for_short_s}s", for_long=f"{th.for_long_s}s",
-                   rate=f"{rate_s}s", event=f"{event_s}s", baseline_offset=f"{event_s}s")
+                   rate=f"{rate_s}s", event=f"{event_s}s", baseline_offset=f"{event_s}s",
+                   node_hung=f"{th.node_hung_s}s", refused_within=f"{refused_within:g}")
 
 
 @dataclass(frozen=True)

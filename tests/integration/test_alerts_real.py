@@ -3,6 +3,8 @@
 kill -> Prometheus (pending -> firing) -> Alertmanager -> harness webhook -> restart
 -> resolved (Prometheus and webhook), with no alert outside the expected set, and
 the detection lag (kill to firing, minus the rule's ``for:``) printed and recorded.
+A hung (SIGSTOPped) node, whose scrapes time out instead of being refused, is down
+only once no scrape has answered for ``thresholds.node_hung_s``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from harness.faults.process import PauseProcess
 from harness.observe import ALERT_CATALOGUE, Observer, for_seconds
 from harness.stack.stack import Stack
 
@@ -68,3 +71,31 @@ def test_node_kill_fires_notifies_and_resolves_node_down(
                                    within=SLACK_S + stack.topology.alertmanager.group_interval_s)
     fired = observer.assert_no_unexpected_alerts(allowed=ALLOWED, since=since)
     assert any(f.name == "NodeDown" and f.labels.get("node") == node for f in fired)
+
+
+def test_a_hung_node_is_down_only_after_node_hung(
+        stack: Stack, observer: Observer,
+        record_property: Callable[[str, object], None]) -> None:
+    node = stack.topology.nodes[-1].name
+    labels = {"node": node}
+    thresholds = stack.topology.thresholds
+    for_s = for_seconds(stack.topology, "NodeDown")
+    timed_out = thresholds.for_long_s + 2
+    no_scrape_answered = f'max_over_time(up{{job="vllm",node="{node}"}}[{timed_out}s]) == 0'
+    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    with PauseProcess(stack, node) as pause:
+        observer.wait_until(no_scrape_answered, within=timed_out + SLACK_S)
+        early = [a for a in observer.prometheus.alerts()
+                 if a.name == "NodeDown" and a.matches(labels)]
+        assert not early, f"NodeDown after {timed_out}s of timed-out scrapes: {early}"
+        firing = observer.wait_for_alert("NodeDown", "firing", labels=labels,
+                                         within=thresholds.node_hung_s + for_s + SLACK_S)
+    hung_s = firing.seen_at - (pause.observed.applied_at or 0.0)
+    print(f"\nNodeDown {node} (SIGSTOP): quiet after {timed_out}s of timed-out scrapes, "
+          f"firing after {hung_s:.1f}s (node_hung_s {thresholds.node_hung_s})")
+    record_property("hung_node_down_after_s", round(hung_s, 3))
+    assert hung_s >= thresholds.node_hung_s
+    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    response = httpx.post(f"{stack.node_url(node)}/v1/completions", timeout=30,
+                          json={"model": stack.model, "prompt": "ping", "max_tokens": 2})
+    assert response.status_code == 200
