@@ -35,7 +35,8 @@ GROUP_BY: tuple[str, ...] = ("alertname", "severity", "node", "gateway", "worker
 
 @dataclass(frozen=True)
 class RuleWindows:
-    """Durations the rules use, derived from the topology (all Prometheus duration strings)."""
+    """Durations the rules use, derived from the topology (Prometheus duration strings,
+    except ``refused_within``: plain seconds, compared with ``scrape_duration_seconds``)."""
 
     for_short: str
     for_long: str
