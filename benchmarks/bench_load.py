@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -118,12 +119,12 @@ def _load(spec: LoadSpec) -> tuple[RequestResult, ...]:
     return asyncio.run(main())
 
 
-def _spec(target: str, model: str, **fields: object) -> LoadSpec:
-    base: dict[str, object] = {"target": target, "model": model, "drain_s": 10.0,
-                               "prompt_len": parse_lengths("8", field_name="prompt_len"),
-                               "output_len": parse_lengths("4", field_name="output_len")}
-    base.update(fields)
-    return LoadSpec(**base)  # type: ignore[arg-type]
+def _spec(target: str, model: str, **fields: Any) -> LoadSpec:
+    """A benchmark spec: short prompts and outputs unless ``fields`` say otherwise."""
+    base: dict[str, Any] = {"target": target, "model": model, "drain_s": 10.0,
+                            "prompt_len": parse_lengths("8", field_name="prompt_len"),
+                            "output_len": parse_lengths("4", field_name="output_len")}
+    return LoadSpec(**(base | fields))
 
 
 def _ms(value: float | None) -> str:
@@ -237,8 +238,8 @@ def rate_ladder(rates: Sequence[float], seconds: float) -> tuple[str, float]:
         sent = [r.sent_at for r in results]
         achieved = (len(sent) - 1) / (max(sent) - min(sent)) if len(sent) > 1 else 0.0
         ok = lag is not None and lag.p99 < LAG_BUDGET_S and summary.failed == 0
-        rows.append([f"{rate:.0f}", f"{achieved:.0f}", _ms(lag and lag.p50),
-                     _ms(lag and lag.p99), str(summary.failed), "yes" if ok else "no"])
+        rows.append([f"{rate:.0f}", f"{achieved:.0f}", _ms(lag.p50 if lag else None),
+                     _ms(lag.p99 if lag else None), str(summary.failed), "yes" if ok else "no"])
         if not ok:
             break
         best = rate
@@ -257,8 +258,8 @@ def stream_ladder(counts: Sequence[int], chunks: int) -> tuple[str, int]:
         itl = summary.itl
         ok = (itl is not None and itl.p99 - TICK_S < LAG_BUDGET_S and summary.failed == 0
               and summary.completed == count)
-        rows.append([str(count), str(summary.completed), _ms(itl and itl.p50),
-                     _ms(itl and itl.p99), str(summary.failed), "yes" if ok else "no"])
+        rows.append([str(count), str(summary.completed), _ms(itl.p50 if itl else None),
+                     _ms(itl.p99 if itl else None), str(summary.failed), "yes" if ok else "no"])
         if not ok:
             break
         best = count

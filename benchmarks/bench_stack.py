@@ -21,8 +21,8 @@ from pathlib import Path
 
 import psutil
 
+from harness.runs import load_state
 from harness.stack.reaper import residue
-from harness.stack.runstate import load_state
 from harness.stack.stack import create_stack
 from harness.waits import Probe, Wait
 
@@ -53,7 +53,7 @@ def _group(pgid: int) -> list[psutil.Process]:
 def time_up_down(home: Path) -> tuple[float, int, float]:
     stack = create_stack(home=home, owned_by_me=True)
     began = time.monotonic()
-    stack.runtime.up()
+    stack.up()
     up_s = time.monotonic() - began
     rss = group_rss(stack.run_dir)
     began = time.monotonic()
@@ -68,7 +68,7 @@ import sys, time
 from pathlib import Path
 from harness.stack.stack import create_stack
 stack = create_stack(home=Path(sys.argv[1]), owned_by_me=True)
-stack.runtime.up()
+stack.up()
 print(stack.run_id, flush=True)
 time.sleep(600)
 """

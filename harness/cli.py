@@ -1,5 +1,5 @@
 """The ``llm-drill`` command line: up, status, logs, down, render, and the subcommands
-other packages register (``toxiproxy``, ``load``, ``drill``)."""
+other packages register (``toxiproxy``, ``load``, ``report``, ``history``, ``gameday``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from harness.errors import HarnessError
 from harness.topology import DEFAULT_STACK_FILE
 
 # Packages that add their own subcommands through ``register(subparsers)``.
-PLUGGED_COMMANDS = ("harness.toxiproxy.cli", "harness.load.cli", "harness.report.cli")
+PLUGGED_COMMANDS = ("harness.toxiproxy.cli", "harness.load.cli", "harness.report.cli",
+                    "harness.history.cli", "harness.gameday.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-drill", description=__doc__)
     parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE,
-                        help="topology file (default: compose/stack.yaml)")
+                        help="topology file (default: harness/defaults/stack.yaml)")
     parser.add_argument("--home", type=Path, default=None,
                         help="run directories (default: $LLM_DRILL_HOME or ./.llm-drill)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,11 +7,17 @@
     │   ├── NotReady           a wait ran out of time (what was awaited, what was seen)
     │   ├── PortInUse          a port the topology needs is taken (port, holder)
     │   ├── MissingDependency  a binary or package is not installed (name, install command)
-    │   └── Unreachable        a URL did not answer as expected (url, expected)
+    │   ├── Unreachable        a URL did not answer as expected (url, expected)
+    │   ├── UnknownComponent   no component of that name in the stack (name, known names)
+    │   └── Unsupported        the runtime lacks a capability (capability, runtime, action)
     ├── FaultError
     │   ├── FaultApplyError    a fault could not be applied or verified as applied
+    │   │   └── FaultUnverified  applied, but its effect was not observed (also Inconclusive)
     │   └── FaultRevertError   a fault could not be reverted
     ├── QueryError             Prometheus rejected a query (query, message)
+    ├── ProbeError             a probe could not read the value it asks for (url, metric)
+    ├── Inconclusive           a drill cannot judge: its fault or precondition is unproven
+    │                          (what, seen); a third outcome, never a pass
     └── DrillFailed            a drill's assertion on the stack did not hold (property)
 
 Third-party errors are mapped at the boundary with ``raise ... from exc``.
@@ -103,6 +109,28 @@ class Unreachable(StackError):
         self.expected = expected
 
 
+class UnknownComponent(StackError):
+    """A component name the stack does not have."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"no component named {name!r} in this stack; known: {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
+class Unsupported(StackError):
+    """The runtime the stack runs on lacks a capability an action needs."""
+
+    def __init__(self, capability: str, runtime: str, action: str, hint: str = "") -> None:
+        text = f"{action} needs {capability}, which the {runtime} runtime does not have"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+        self.capability = capability
+        self.runtime = runtime
+        self.action = action
+
+
 class FaultError(HarnessError):
     """A fault could not be driven as asked."""
 
@@ -115,6 +143,35 @@ class FaultRevertError(FaultError):
     """A fault could not be reverted."""
 
 
+class Inconclusive(HarnessError):
+    """The drill could not prove what it needs to judge the stack: its fault took no
+    visible effect, or a precondition did not hold. Neither passed nor failed."""
+
+    def __init__(self, what: str, seen: str) -> None:
+        super().__init__(f"{what}: not proven; seen: {seen or 'nothing'}")
+        self.what = what
+        self.seen = seen
+
+
+class FaultUnverified(FaultApplyError, Inconclusive):
+    """A fault was applied, but its effect could not be observed: the drill cannot say
+    anything about how the stack copes with it."""
+
+
+class ProbeError(HarnessError):
+    """A probe could not read the value it asks for: a metric absent from a page, a
+    field missing from an answer. Never read as zero."""
+
+    def __init__(self, url: str, metric: str, detail: str = "") -> None:
+        text = f"{url}: cannot read {metric}"
+        if detail:
+            text += f" ({detail})"
+        super().__init__(text)
+        self.url = url
+        self.metric = metric
+        self.detail = detail
+
+
 class QueryError(HarnessError):
     """Prometheus rejected a query."""
 
@@ -125,9 +182,12 @@ class QueryError(HarnessError):
 
 
 class DrillFailed(HarnessError, AssertionError):
-    """A property the drill asserts on the stack did not hold."""
+    """A property the drill asserts on the stack did not hold; ``also`` names the other
+    properties (with their details) judged together with it that did not hold either."""
 
-    def __init__(self, prop: str, detail: str) -> None:
-        super().__init__(f"{prop}: {detail}")
+    def __init__(self, prop: str, detail: str,
+                 also: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__("; ".join(f"{p}: {d}" for p, d in ((prop, detail), *also)))
         self.property = prop
         self.detail = detail
+        self.also = also

@@ -1,21 +1,23 @@
 """The stack's topology: one definition every runtime and config file reads.
 
-``compose/stack.yaml`` is decoded into these frozen dataclasses; the process
-runtime, the compose file, Prometheus' scrape targets, HAProxy's backends and
-the alert thresholds are all derived from one :class:`Topology`.
+A stack file (the default is ``harness/defaults/stack.yaml``, package data) is
+decoded into these frozen dataclasses; the process runtime, the compose file,
+Prometheus' scrape targets, HAProxy's backends and the alert thresholds are all
+derived from one :class:`Topology`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.config import load_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_DIR = PROJECT_ROOT / "compose"
-DEFAULT_STACK_FILE = COMPOSE_DIR / "stack.yaml"
+#: The default stack, shipped inside the package (wheels install unpacked, so it is a file).
+DEFAULT_STACK_FILE = Path(str(resources.files("harness") / "defaults" / "stack.yaml"))
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,15 @@ class ModelSpec:
     kv_cache_space_gib: int = 1
     dtype: str = "bfloat16"
     cpu_bind: str = "nobind"  # VLLM_CPU_OMP_THREADS_BIND: "nobind", "auto" or a core list
+    # vLLM's --shutdown-timeout: on SIGTERM the engine stops taking new requests and lets
+    # those in flight finish for up to this long (0: it aborts them at once)
+    shutdown_timeout_s: int = 60
 
     def __post_init__(self) -> None:
         if self.block_size % 32:
             raise ValueError("block_size must be a multiple of 32 (CPU attention)")
+        if self.shutdown_timeout_s < 0:
+            raise ValueError("shutdown_timeout_s must be >= 0 (0: abort in-flight requests)")
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,10 @@ class GatewaySpec:
 class GatewayPolicy:
     policy: str = "round_robin"
     health_check_interval_s: int = 1
-    health_check_timeout_s: int = 3
+    health_check_timeout_s: int = 6
     health_failure_threshold: int = 2
     health_success_threshold: int = 1
-    retry_max: int = 3
+    retry_max: int = 5  # attempts in all (vllm-router's --retry-max-retries)
     retry_initial_backoff_ms: int = 50
     retry_max_backoff_ms: int = 500
     cb_failure_threshold: int = 3
@@ -73,7 +80,7 @@ class FrontDoorSpec:
     port: int
     stats_port: int
     check_interval_ms: int = 500
-    check_timeout_ms: int = 3000
+    check_timeout_ms: int = 10000
     fall: int = 3
     rise: int = 2
 
@@ -121,6 +128,92 @@ class Thresholds:
     node_hung_s: int = 30
 
 
+RESTART_POLICIES = ("on-failure", "never")
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """What the stack's supervisor does when a component dies on its own.
+
+    ``on-failure``: restart after an exit nobody asked for (a kill, an OOM kill, a
+    crash); ``never``: leave it dead. ``max_restarts``: consecutive restarts that die
+    before they are up (supervisord's ``startretries``) before it gives up.
+    ``backoff_s``: pause before each restart.
+    """
+
+    policy: str = "on-failure"
+    max_restarts: int = 3
+    backoff_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in RESTART_POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(RESTART_POLICIES)}, "
+                             f"got {self.policy!r}")
+        if self.max_restarts < 0:
+            raise ValueError(f"max_restarts must be >= 0, got {self.max_restarts}")
+        if self.backoff_s < 0:
+            raise ValueError(f"backoff_s must be >= 0, got {self.backoff_s}")
+
+    @property
+    def restarts(self) -> bool:
+        return self.policy == "on-failure"
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """The restart policy of each kind of supervised component."""
+
+    nodes: RestartPolicy = RestartPolicy()
+    gateways: RestartPolicy = RestartPolicy()
+    front_door: RestartPolicy = RestartPolicy()
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """When the rollout controller promotes or rolls back a canary (see harness.rollout).
+
+    A step fails when the canary is slower than stable by both ``max_ttft_ratio`` and
+    ``ttft_slack_s`` (tiny-model TTFTs are milliseconds: 10 ms against 30 ms is noise), when
+    its tokens per second fall under ``min_tps_ratio`` x stable's, when more than
+    ``max_error_ratio`` of its requests fail, or when its greedy answers to the
+    ``output_prompts`` seeded prompts differ from stable's.
+    """
+
+    interval_s: float = 2.0
+    analysis_steps: int = 5
+    failed_checks: int = 2
+    window_s: int = 10
+    max_ttft_ratio: float = 3.0
+    ttft_slack_s: float = 0.25
+    min_tps_ratio: float = 0.5
+    max_error_ratio: float = 0.05
+    output_prompts: int = 3
+    output_tokens: int = 16
+    prompt_seed: int = 7
+    probe_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.analysis_steps < 1 or self.failed_checks < 1:
+            raise ValueError("interval_s must be > 0, analysis_steps and failed_checks >= 1")
+        if self.output_prompts < 1 or self.output_tokens < 2:
+            raise ValueError("output_prompts must be >= 1 and output_tokens >= 2")
+
+    def flags(self) -> tuple[str, ...]:
+        """The controller's command-line flags carrying this policy (one per field)."""
+        pairs = ((f"--{f.name.replace('_', '-')}", str(getattr(self, f.name)))
+                 for f in dataclasses.fields(self))
+        return tuple(part for pair in pairs for part in pair)
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """The rollout controller: canary analysis, rollback and shadow traffic."""
+
+    name: str
+    port: int
+    analysis: RolloutPolicy = RolloutPolicy()
+
+
 @dataclass(frozen=True)
 class Topology:
     model: ModelSpec
@@ -133,8 +226,10 @@ class Topology:
     webhook: ServiceSpec
     load_exporter: ServiceSpec
     canary: NodeSpec | None = None
+    rollout: RolloutSpec | None = None
     gateway_policy: GatewayPolicy = GatewayPolicy()
     thresholds: Thresholds = Thresholds()
+    restart: Restarts = Restarts()
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
@@ -186,6 +281,8 @@ class Topology:
         for svc in (self.fault_proxy, self.prometheus, self.alertmanager, self.webhook,
                     self.load_exporter):
             pairs.append((svc.name, svc.port))
+        if self.rollout is not None:
+            pairs.append((self.rollout.name, self.rollout.port))
         return pairs
 
     # Public URLs every layer uses.
@@ -208,6 +305,10 @@ class Topology:
     @property
     def webhook_url(self) -> str:
         return self.url(self.webhook.port)
+
+    @property
+    def rollout_url(self) -> str | None:
+        return self.url(self.rollout.port) if self.rollout is not None else None
 
 
 def load_topology(path: Path = DEFAULT_STACK_FILE,

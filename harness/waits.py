@@ -8,29 +8,14 @@ The clock is injected so unit tests run without real time passing.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
+from harness.clock import Clock, SystemClock
 from harness.errors import NotReady
 
 T = TypeVar("T")
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    """The real clock."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -49,7 +34,7 @@ class Wait:
     within: float
     interval: float = 0.2
     transient: tuple[type[BaseException], ...] = (OSError,)
-    clock: Clock = field(default_factory=MonotonicClock)
+    clock: Clock = field(default_factory=SystemClock)
 
     def until(self, awaited: str, probe: Callable[[], Probe[T]]) -> T | None:
         """Poll ``probe`` until it is done; return its value or raise NotReady."""

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-exec .venv/bin/pytest tests/ "$@"
+exec .venv/bin/pytest tests/ drills/ "$@"

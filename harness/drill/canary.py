@@ -1,117 +1,34 @@
-"""A canary rollout with automatic rollback, driven through the gateways' worker API.
+"""A canary deploy as a drill does it, and what it reads back from the rollout controller.
 
-The canary node (a second model revision, from the topology) starts on demand, joins
-every gateway (``POST /add_worker``), and is compared with a stable node on the same
-probes: TTFT p50, tokens per second, errors, and an output check (well-formed
-completions of the asked length). A regression beyond the drills config's bounds
-rolls it back (``POST /remove_worker``); otherwise it is promoted.
+The drill plays the deploy pipeline: it joins the canary to every gateway
+(``POST /add_worker``) and registers it with the stack's rollout controller
+(``POST /canaries``). The analysis, the decision and the rollback are the controller's
+(:mod:`harness.rollout`); the drill only reads them (``GET /canaries/<name>``). Its
+teardown may remove a canary it added that the controller left in rotation.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
-from harness.drill.config import HotSwapConfig
+from harness.auth import ROLLOUT_TOKEN_ENV, bearer_headers, token_from_env
 from harness.drill.run import DrillRun
-
-PROBE_TOKENS = 16
-
-
-@dataclass(frozen=True)
-class ProbeStats:
-    ttft_p50_s: float | None
-    tokens_per_s: float
-    errors: int
-    malformed: int
-    probes: int
-
-    @property
-    def error_ratio(self) -> float:
-        return (self.errors + self.malformed) / max(1, self.probes)
+from harness.errors import Unreachable
+from harness.waits import Probe, Wait
 
 
 @dataclass(frozen=True)
-class Decision:
-    promote: bool
+class RolloutDecision:
+    """The controller's word on a canary (``GET /canaries/<name>``)."""
+
+    state: str
     reason: str
-
-
-@dataclass
-class _Samples:
-    ttfts: list[float] = field(default_factory=list)
-    tokens: int = 0
-    busy_s: float = 0.0
-    errors: int = 0
-    malformed: int = 0
-    probes: int = 0
-
-    def stats(self) -> ProbeStats:
-        return ProbeStats(statistics.median(self.ttfts) if self.ttfts else None,
-                          self.tokens / max(self.busy_s, 1e-6), self.errors, self.malformed,
-                          self.probes)
-
-
-def probe_nodes(drill: DrillRun, base_urls: list[str], count: int) -> list[ProbeStats]:
-    """``count`` streamed probes per node, interleaved (A B, B A, ...) so that noise
-    from the shared host falls on every node alike, not on whichever went last."""
-    samples = [_Samples() for _ in base_urls]
-    for round_no in range(count):
-        order = list(range(len(base_urls)))
-        for index in order if round_no % 2 == 0 else order[::-1]:
-            _probe_once(drill, base_urls[index], samples[index])
-    return [s.stats() for s in samples]
-
-
-def _probe_once(drill: DrillRun, base_url: str, into: _Samples) -> None:
-    into.probes += 1
-    began = time.monotonic()
-    try:
-        ttft, produced = _one_stream(drill, base_url)
-    except httpx.HTTPError:
-        into.errors += 1
-        return
-    into.busy_s += time.monotonic() - began
-    into.ttfts.append(ttft)
-    into.tokens += produced
-    into.malformed += produced != PROBE_TOKENS
-
-
-def _one_stream(drill: DrillRun, base_url: str) -> tuple[float, int]:
-    """(TTFT, completion tokens counted from usage) of one streamed probe."""
-    body = {"model": drill.stack.model, "prompt": "canary probe", "max_tokens": PROBE_TOKENS,
-            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
-    began, ttft, produced = time.monotonic(), 0.0, 0
-    with drill.http.stream("POST", f"{base_url}/v1/completions", json=body,
-                           timeout=15.0) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if line.startswith("data: {") and not ttft:
-                ttft = time.monotonic() - began
-            if '"usage"' in line and '"completion_tokens"' in line:
-                produced = int(line.split('"completion_tokens":')[1].split(",")[0].strip("} "))
-    return ttft, produced
-
-
-def analyze(cfg: HotSwapConfig, stable: ProbeStats, canary: ProbeStats) -> Decision:
-    """Roll back on errors or malformed output beyond the budget, or on a TTFT regression
-    that is both relative (over ``max_ttft_ratio``) and absolute (over ``ttft_slack_s``):
-    on a tiny model, 10 ms against 30 ms is scheduler noise, not a slow revision."""
-    if canary.ttft_p50_s is None or canary.error_ratio > cfg.max_error_ratio:
-        return Decision(False, f"canary errors {canary.errors}, malformed {canary.malformed} "
-                               f"of {canary.probes}")
-    base = stable.ttft_p50_s or canary.ttft_p50_s
-    ratio = canary.ttft_p50_s / max(base, 1e-3)
-    slower_by = canary.ttft_p50_s - base
-    if ratio > cfg.max_ttft_ratio and slower_by > cfg.ttft_slack_s:
-        return Decision(False, f"canary TTFT p50 {canary.ttft_p50_s:.3f}s is {ratio:.1f}x "
-                               f"stable's {base:.3f}s (bound {cfg.max_ttft_ratio}x and "
-                               f"+{cfg.ttft_slack_s}s)")
-    return Decision(True, f"canary TTFT p50 {canary.ttft_p50_s:.3f}s vs {base:.3f}s, "
-                          f"{canary.tokens_per_s:.0f} vs {stable.tokens_per_s:.0f} tok/s")
+    started_at: float
+    decided_at: float | None
+    steps: int
+    removed_from: tuple[str, ...]
 
 
 def set_canary_in_rotation(drill: DrillRun, canary: str, joined: bool) -> None:
@@ -125,10 +42,72 @@ def set_canary_in_rotation(drill: DrillRun, canary: str, joined: bool) -> None:
                     f"HTTP {response.status_code}: {response.text[:160]}")
 
 
-def gateways_route_to(drill: DrillRun, canary: str) -> bool:
+def gateways_routing_to(drill: DrillRun, canary: str) -> tuple[str, ...]:
+    """The gateways whose ``/workers`` list the canary now."""
     url = drill.stack.node_proxied_url(canary)
+    found = []
     for gw in drill.stack.gateway_names:
         workers = drill.http.get(f"{drill.stack.gateway_url(gw)}/workers").json()["workers"]
-        if any(w["url"] == url for w in workers):
-            return True
-    return False
+        found += [gw] if any(w["url"] == url for w in workers) else []
+    return tuple(found)
+
+
+def gateways_route_to(drill: DrillRun, canary: str) -> bool:
+    return bool(gateways_routing_to(drill, canary))
+
+
+def rollout_url(drill: DrillRun) -> str:
+    url = drill.stack.topology.rollout_url
+    if url is None:
+        raise Unreachable("<rollout controller>", "a rollout entry in the stack file")
+    return url
+
+
+def rollout_auth() -> dict[str, str]:
+    """The controller's bearer token, when ``LLM_DRILL_ROLLOUT_TOKEN`` is set."""
+    return bearer_headers(token_from_env(ROLLOUT_TOKEN_ENV))
+
+
+def register_canary(drill: DrillRun, canary: str, stable: tuple[str, ...]) -> RolloutDecision:
+    """Start the controller's analysis of ``canary`` against ``stable``."""
+    body = {"name": canary, "url": drill.stack.node_proxied_url(canary),
+            "stable": [{"name": n, "url": drill.stack.node_proxied_url(n)} for n in stable]}
+    response = drill.http.post(f"{rollout_url(drill)}/canaries", json=body, timeout=10.0,
+                               headers=rollout_auth())
+    drill.check("the rollout controller accepts the canary", response.status_code == 201,
+                f"HTTP {response.status_code}: {response.text[:200]}")
+    return _decision(response.json())
+
+
+def rollout_status(drill: DrillRun, canary: str) -> RolloutDecision:
+    response = drill.http.get(f"{rollout_url(drill)}/canaries/{canary}", timeout=5.0,
+                              headers=rollout_auth())
+    if response.status_code != 200:
+        raise Unreachable(f"{rollout_url(drill)}/canaries/{canary}", "200",
+                          f"HTTP {response.status_code}: {response.text[:160]}")
+    return _decision(response.json())
+
+
+def await_decision(drill: DrillRun, canary: str, within: float) -> RolloutDecision:
+    """Wait until the controller has promoted or rolled back ``canary``."""
+    def probe() -> Probe[RolloutDecision]:
+        status = rollout_status(drill, canary)
+        return Probe(status.state != "analysing", status,
+                     f"{status.state} after {status.steps} steps: {status.reason}")
+
+    decision = Wait(within=within, interval=0.5, transient=(Unreachable, httpx.HTTPError)).until(
+        f"the rollout controller to decide on {canary}", probe)
+    assert decision is not None  # a done probe carries its value
+    return decision
+
+
+def _decision(body: dict[str, object]) -> RolloutDecision:
+    steps = body.get("steps")
+    removed = body.get("removed_from")
+    decided = body.get("decided_at")
+    return RolloutDecision(
+        state=str(body["state"]), reason=str(body.get("reason") or ""),
+        started_at=float(str(body["started_at"])),
+        decided_at=float(str(decided)) if decided is not None else None,
+        steps=len(steps) if isinstance(steps, list) else 0,
+        removed_from=tuple(str(g) for g in removed) if isinstance(removed, list) else ())

@@ -1,27 +1,35 @@
-"""The drills config (``drills/drills.yaml``): every threshold a drill asserts on.
+"""A drill catalogue's config: the generic mechanism, and the two sections the library reads.
 
-Decoded with the same decoder as the stack file, so a malformed value names the
-file, line and field; ``--drill-set section.field=value`` overrides one per run.
-The YAML file holds the values (and documents them); these classes only the shape,
-so every field is required there.
+A catalogue (the shipped one is ``drills/catalogue.py`` with ``drills/drills.yaml``)
+describes its thresholds as frozen dataclasses and loads its YAML file with
+:func:`load_drill_config`: the same decoder as the stack file, so a malformed value
+names the file, line and field, and ``--drill-set section.field=value`` overrides
+one value per run. Adding a drill is a section in the catalogue's schema and YAML;
+nothing here changes.
+
+The library itself reads only the sections every catalogue must have (see
+:class:`DrillSettings`): ``steady`` (the steady-state gate) and ``slo`` (load summaries).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
 from harness.config import load_yaml
 from harness.errors import ConfigError
 
-DRILLS_FILE = Path(__file__).resolve().parents[2] / "drills" / "drills.yaml"
+SchemaT = TypeVar("SchemaT")
 
 
 @dataclass(frozen=True)
 class SteadyConfig:
+    """The steady-state gate every drill passes before its fault."""
+
     ttft_p95_s: float
     probe_requests: int
     max_error_ratio: float
@@ -30,93 +38,24 @@ class SteadyConfig:
 
 @dataclass(frozen=True)
 class SLOConfig:
+    """The service-level objectives load summaries count goodput against."""
+
     ttft_s: float
     e2e_s: float
 
 
-@dataclass(frozen=True)
-class TimeoutSpikeConfig:
-    latency_ms: int
-    client_timeout_s: float
-    max_attempts: int
-    requests: int
-    rate_per_s: float
-    alert_within_s: float
-    recovery_within_s: float
+class DrillSettings(Protocol):
+    """What the library needs from a catalogue's config: any frozen dataclass with
+    ``steady`` and ``slo`` sections (its drills' own sections are the catalogue's)."""
+
+    @property
+    def steady(self) -> SteadyConfig: ...
+
+    @property
+    def slo(self) -> SLOConfig: ...
 
 
-@dataclass(frozen=True)
-class OOMConfig:
-    oversized_prompt_words: int
-    oversized_max_tokens: int
-    burst_requests: int
-    burst_output_tokens: int
-    headroom_mib: int
-    requests: int
-    rate_per_s: float
-    alert_within_s: float
-    restart_within_s: float
-
-
-@dataclass(frozen=True)
-class NodeRestartConfig:
-    streams: int
-    output_tokens: int
-    stream_timeout_s: float
-    restart_within_s: float
-    warmup_ttft_s: float
-    warmup_requests: int
-    mark_down_within_s: float
-
-
-@dataclass(frozen=True)
-class GatewayFailoverConfig:
-    requests: int
-    concurrency: int
-    max_failed_requests: int
-    switch_within_s: float
-    alert_within_s: float
-
-
-@dataclass(frozen=True)
-class CancelStormConfig:
-    waves: int
-    streams_per_wave: int
-    chunks_before_cancel: int
-    min_abandoned_ratio: float
-    concurrency: int
-    output_tokens: int
-    settle_s: float
-    flat_window_s: float
-    connection_slack: int
-
-
-@dataclass(frozen=True)
-class HotSwapConfig:
-    requests: int
-    concurrency: int
-    probe_requests: int
-    max_ttft_ratio: float
-    ttft_slack_s: float
-    max_error_ratio: float
-    slow_canary_latency_ms: int
-    rollback_within_s: float
-    canary_start_within_s: float
-
-
-@dataclass(frozen=True)
-class DrillsConfig:
-    steady: SteadyConfig
-    slo: SLOConfig
-    timeout_spike: TimeoutSpikeConfig
-    oom: OOMConfig
-    node_restart: NodeRestartConfig
-    gateway_failover: GatewayFailoverConfig
-    cancel_storm: CancelStormConfig
-    hot_swap: HotSwapConfig
-
-
-def parse_assignments(items: list[str]) -> dict[str, Any]:
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     """``["cancel_storm.settle_s=5"]`` -> ``{"cancel_storm.settle_s": 5}`` (YAML scalars)."""
     out: dict[str, Any] = {}
     for item in items:
@@ -127,5 +66,10 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_drills_config(path: Path = DRILLS_FILE, sets: list[str] | None = None) -> DrillsConfig:
-    return load_yaml(path, DrillsConfig, overrides=parse_assignments(sets or []))
+def load_drill_config(path: Path, schema: type[SchemaT], sets: Iterable[str] = ()) -> SchemaT:
+    """Decode ``path`` as ``schema`` (a frozen dataclass), then apply ``--drill-set`` values.
+
+    Errors name the file, line and field (``ConfigError``); an override naming no field
+    of the schema is refused, listing the fields there are.
+    """
+    return load_yaml(path, schema, overrides=parse_assignments(sets))

@@ -56,6 +56,7 @@ class LoadSummary:
     tokens_per_s: float
     goodput_per_s: float
     retries: int
+    client_stalled: int = 0  # requests whose timeout the client's own stall ate
 
 
 RECOVERY_KEY = "recovery_s"  # the measurement every drill reports as its recovery time
@@ -67,7 +68,7 @@ class Journal:
     run_id: str
     started_at: float
     ended_at: float
-    outcome: str  # passed | failed | aborted
+    outcome: str  # passed | failed | inconclusive (fault or precondition unproven) | aborted
     phases: tuple[PhaseMark, ...] = ()
     measurements: dict[str, float] = field(default_factory=dict)
     verdicts: tuple[Verdict, ...] = ()
@@ -108,3 +109,12 @@ def read_journals(run_dir: Path) -> tuple[Journal, ...]:
     if not folder.is_dir():
         return ()
     return tuple(read_journal(p) for p in sorted(folder.glob("*.json")))
+
+
+def junit_properties(journal: Journal) -> list[tuple[str, object]]:
+    """A drill's journal as JUnit XML properties: outcome, each verdict, each measurement."""
+    prefix = f"llm-drill.{journal.drill}"
+    return [(f"{prefix}.outcome", journal.outcome),
+            *((f"{prefix}.verdict.{v.property}", "held" if v.ok else f"failed: {v.detail}")
+              for v in journal.verdicts),
+            *((f"{prefix}.{key}", value) for key, value in journal.measurements.items())]

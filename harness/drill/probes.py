@@ -1,16 +1,25 @@
 """What drills read off the stack directly: gateway and front-door views, node counters,
-and single requests. Everything waits with a deadline and fails the drill by name."""
+and single requests. Everything waits with a deadline and fails the drill by name.
+
+A value that cannot be read is never read as zero: :func:`metric_total` raises
+:class:`ProbeError` (URL and metric). A property awaited in vain fails the drill
+(:func:`await_property`); a precondition awaited in vain makes it INCONCLUSIVE with
+what it saw (:func:`await_precondition`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import httpx
 
+from harness.clients.metrics import histogram_buckets, scrape
 from harness.drill.run import DrillRun
-from harness.errors import NotReady, Unreachable
-from harness.observe.metrics import scrape
+from harness.errors import NotReady, ProbeError, Unreachable
+from harness.faults.process import Observed
+from harness.load.sse import stream_chunks
+from harness.observe.recovery import time_to_recover
 from harness.waits import Probe, Wait
 
 
@@ -38,29 +47,151 @@ def front_door_state(drill: DrillRun, gateway: str) -> str:
     return "absent"
 
 
+def metric_total(client: httpx.Client, url: str, metric: str) -> float:
+    """The sum of ``metric``'s samples on the page at ``url``; ProbeError when absent."""
+    snap = scrape(client, url)
+    value = snap.total(metric)
+    if value is None:
+        names = sorted({s.name for s in snap.samples})
+        raise ProbeError(url, metric, f"absent from the page ({len(names)} other metrics)")
+    return value
+
+
 def node_counter(drill: DrillRun, node: str, metric: str) -> float:
-    snap = scrape(drill.http, drill.stack.topology.url(drill.stack.topology.node(node).port,
-                                                       "/metrics"))
-    return snap.total(metric) or 0.0
+    """A vLLM node's own ``metric`` (summed over engines); ProbeError when absent."""
+    topology = drill.stack.topology
+    return metric_total(drill.http, topology.url(topology.node(node).port, "/metrics"), metric)
+
+
+ENGINE_TTFT = "vllm:time_to_first_token_seconds"
+PROXY_SENT_BYTES = "toxiproxy_proxy_sent_bytes_total"
+# The fault proxy relays every stream; on a saturated 2-core host its /metrics took
+# over 2 s in CI (the node-restart drill errored on a read timeout).
+PROXY_SCRAPE_TIMEOUT_S = 10.0
+
+
+def engine_ttft_buckets(drill: DrillRun) -> dict[float, float]:
+    """vLLM's own time-to-first-token histogram, summed over the stack's nodes: what the
+    engines measured, which no stall of the harness can stretch. ProbeError when a node
+    does not expose it."""
+    total: dict[float, float] = {}
+    topology = drill.stack.topology
+    for node in drill.stack.node_names:
+        url = topology.url(topology.node(node).port, "/metrics")
+        buckets = histogram_buckets(scrape(drill.http, url), ENGINE_TTFT)
+        if not buckets:
+            raise ProbeError(url, f"{ENGINE_TTFT}_bucket", "absent from the page")
+        for bound, count in buckets.items():
+            total[bound] = total.get(bound, 0.0) + count
+    return total
+
+
+def bytes_answered_by(drill: DrillRun, node: str) -> float:
+    """Bytes ``node`` has sent back through the stack's fault proxy (the proxy's own
+    ``toxiproxy_proxy_sent_bytes_total``, downstream); ProbeError when the proxy does not count
+    ``node``. Unlike vLLM's gauges, which its busy API server serves late and which fall
+    to 0 once the engine has generated an answer the server is still streaming out, this
+    moves while the node streams."""
+    url = f"{drill.stack.fault_proxy_url}/metrics"
+    page = scrape(drill.http, url, timeout=PROXY_SCRAPE_TIMEOUT_S)
+    value = page.total(PROXY_SENT_BYTES, proxy=node, direction="downstream")
+    if value is None:
+        raise ProbeError(url, PROXY_SENT_BYTES, f"no downstream count for {node}")
+    return value
+
+
+_UNREADABLE = (httpx.HTTPError, OSError, Unreachable, ProbeError)  # retried until the deadline
+
+
+class RestartFault(Protocol):
+    """A process fault whose component the stack's supervisor must bring back."""
+
+    @property
+    def restart_property(self) -> str: ...
+
+    @property
+    def observed(self) -> Observed: ...
+
+
+def restarted_by_the_stack(drill: DrillRun, fault: RestartFault, within_s: float) -> float:
+    """Judge the stack's restart after a process fault: the supervisor brought the
+    component back (a new incarnation that passes its readiness probe) within
+    ``within_s``. Records restart-to-ready (kill -> ready again, the stack's time) and
+    returns it; a component that never came back fails the drill, never reads as 0 s."""
+    observed = fault.observed
+    ready = observed.ready_after_s
+    back = observed.not_back is None and ready is not None
+    drill.check(fault.restart_property, back,
+                f"new main pid {observed.restarted_pid} (was {observed.killed_pid})" if back
+                else observed.not_back or "no new incarnation was seen ready")
+    assert ready is not None  # back, or check raised
+    drill.measure("restart_to_ready_s", ready)
+    drill.check("restart to ready within bound", ready <= within_s,
+                f"{ready:.1f}s from the kill (bound {within_s:g}s)")
+    return ready
 
 
 def await_property(drill: DrillRun, prop: str, within: float, check: Callable[[], bool],
                    seen: Callable[[], object] | None = None) -> float:
     """Wait until ``check()`` is true; record the verdict with the time it took."""
     began = time.monotonic()
-
-    def probe() -> Probe[None]:
-        return Probe(done=check(), seen=str(seen()) if seen else "")
-
     try:
-        Wait(within=within, interval=0.25,
-         transient=(httpx.HTTPError, OSError, Unreachable)).until(
-            prop, probe)
+        _await(prop, within, check, seen)
     except NotReady as exc:
         drill.check(prop, False, str(exc))
     took = time.monotonic() - began
     drill.check(prop, True, f"after {took:.1f}s")
     return took
+
+
+def recovery_seconds(since: float, within: float, check: Callable[[], bool],
+                     seen: Callable[[], object] | None = None,
+                     awaited: str = "steady state after the fault") -> float:
+    """Seconds from ``since`` (the fault's revert or end: a ``drill.phase`` mark) to the
+    first poll on which ``check()`` held: the one recovery measurement
+    (:func:`harness.observe.recovery.time_to_recover`). Raises NotReady past ``within``."""
+
+    def probe() -> Probe[None]:
+        return Probe(done=check(), seen=str(seen()) if seen else "")
+
+    return time_to_recover(probe, since=since, within=within, awaited=awaited,
+                           interval=0.25, transient=_UNREADABLE).seconds
+
+
+def await_recovery(drill: DrillRun, prop: str, *, since: float, within: float,
+                   check: Callable[[], bool],
+                   seen: Callable[[], object] | None = None) -> float:
+    """:func:`await_property` for the property that says the stack is back: record the
+    verdict, and return the recovery time from ``since`` (see :func:`recovery_seconds`)."""
+    try:
+        took = recovery_seconds(since, within, check, seen, awaited=prop)
+    except NotReady as exc:
+        drill.check(prop, False, str(exc))
+        raise  # unreachable: check raised
+    drill.check(prop, True, f"{took:.1f}s after the fault's revert")
+    return took
+
+
+def await_precondition(drill: DrillRun, what: str, within: float, check: Callable[[], bool],
+                       seen: Callable[[], object] | None = None) -> float:
+    """Wait until a precondition of the fault holds; the drill is INCONCLUSIVE (with what
+    it last saw) if it never does. Returns the seconds it took."""
+    began = time.monotonic()
+    try:
+        _await(what, within, check, seen)
+    except NotReady as exc:
+        raise drill.inconclusive(what, exc.last_seen) from exc
+    took = time.monotonic() - began
+    drill.check(what, True, f"after {took:.1f}s")
+    return took
+
+
+def _await(awaited: str, within: float, check: Callable[[], bool],
+           seen: Callable[[], object] | None) -> None:
+    def probe() -> Probe[None]:
+        return Probe(done=check(), seen=str(seen()) if seen else "")
+
+    Wait(within=within, interval=0.25, transient=_UNREADABLE).until(awaited, probe)
 
 
 def completion(drill: DrillRun, base_url: str, *, tokens: int = 16,
@@ -72,14 +203,52 @@ def completion(drill: DrillRun, base_url: str, *, tokens: int = 16,
 
 
 def streamed_ttft(drill: DrillRun, base_url: str, tokens: int = 16) -> float:
-    """Seconds to the first streamed chunk of one completion."""
+    """Seconds to the first streamed content chunk (one carrying ``choices``)."""
     body = {"model": drill.stack.model, "prompt": "warm-up probe", "max_tokens": tokens,
             "ignore_eos": True, "stream": True}
     began = time.monotonic()
     with drill.http.stream("POST", f"{base_url}/v1/completions", json=body,
                            timeout=30.0) as response:
         response.raise_for_status()
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                return time.monotonic() - began
+        for timed in stream_chunks(response.iter_bytes(), time.monotonic):
+            if timed.chunk.has_choices:
+                return timed.at - began
     raise httpx.RemoteProtocolError("stream ended before any chunk")
+
+
+ROUTER_LIVE_METRIC = "vllm_router_requests_total"
+
+
+def gateway_counter(drill: DrillRun, gateway: str, metric: str) -> float:
+    """A vllm-router counter of ``gateway``, summed over its labels.
+
+    vllm-router registers a counter at its first increment, so a counter it has never
+    moved is absent from a page that is otherwise its own: that reads as 0 only when the
+    page shows the router counting requests (``vllm_router_requests_total``); any other
+    page, or none, raises :class:`ProbeError`."""
+    url = drill.stack.gateway_metrics_url(gateway)
+    snap = scrape(drill.http, url)
+    value = snap.total(metric)
+    if value is not None:
+        return value
+    if snap.total(ROUTER_LIVE_METRIC) is None:
+        raise ProbeError(url, metric, f"absent, and {ROUTER_LIVE_METRIC} too: not a live "
+                                      "vllm-router page")
+    return 0.0
+
+
+def gateway_retries(drill: DrillRun) -> dict[str, float]:
+    """Each gateway's own retry count (``vllm_router_retries_total``: one per retry the
+    router made after a retryable failure of a worker)."""
+    return {gw: gateway_counter(drill, gw, "vllm_router_retries_total")
+            for gw in drill.stack.gateway_names}
+
+
+def front_door_counter(drill: DrillRun, metric: str, **labels: str) -> float:
+    """A counter of the front door's own exporter (HAProxy); ProbeError when absent."""
+    t = drill.stack.topology
+    url = t.url(t.front_door.stats_port, "/metrics")
+    value = scrape(drill.http, url).total(metric, **labels)
+    if value is None:
+        raise ProbeError(url, metric, f"absent for {labels}")
+    return value

@@ -6,7 +6,9 @@
         drill.check("generation stopped", flat, "token counters still rising: ...")
 
 Every check is recorded as a verdict; a failed one raises :class:`DrillFailed`
-naming the property. Whatever happens, the journal is written on exit.
+naming the property. What the drill cannot prove (its fault took effect, a
+precondition held) raises :class:`Inconclusive` with what it saw: the third outcome,
+never a pass. Whatever happens, the journal is written on exit.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self
 
 import httpx
+from typing_extensions import TypeVar
 
-from harness.drill.config import DrillsConfig
+from harness.drill.config import DrillSettings
 from harness.drill.journal import (
     AlertRecord,
     Journal,
@@ -30,9 +33,10 @@ from harness.drill.journal import (
     Verdict,
     write_journal,
 )
-from harness.errors import DrillFailed, HarnessError, NotReady
+from harness.errors import DrillFailed, HarnessError, Inconclusive, NotReady
 from harness.load import (
     BackgroundLoad,
+    CancelReason,
     JsonlSink,
     LoadExporter,
     LoadSpec,
@@ -40,6 +44,7 @@ from harness.load import (
     ResultSink,
 )
 from harness.load.stats import SLO, Window, summarize
+from harness.manual import desk_from_env, people_measurements
 from harness.observe import (
     AlertObservation,
     Observer,
@@ -47,17 +52,29 @@ from harness.observe import (
     TimelineSample,
     TimelineTargets,
 )
-from harness.observe.alerts import AlertState
+from harness.observe.alerts import AlertDelivery, AlertState, severity_route
+from harness.runs import abort_reason
 from harness.stack.stack import Stack
 
 STEADY_PROPERTY = "steady state before the fault"
+PASSED, FAILED, INCONCLUSIVE, ABORTED = "passed", "failed", "inconclusive", "aborted"
+INTERRUPTED = "interrupted"
+DELIVERY_MARGIN_S = 15.0
+
+# A run's config type: its catalogue's (``DrillRun[DrillsConfig]``); a bare ``DrillRun``,
+# as library helpers take it, is a run of any catalogue (they read ``steady`` and ``slo``).
+ConfigT_co = TypeVar("ConfigT_co", bound=DrillSettings, covariant=True, default=DrillSettings)
+SettingsT = TypeVar("SettingsT", bound=DrillSettings)
 
 
 @dataclass
-class DrillRun:
+class DrillRun(Generic[ConfigT_co]):
+    """One drill's run; ``config`` is its catalogue's config (``steady`` and ``slo`` are
+    read here, the drill's own section by the drill)."""
+
     name: str
     stack: Stack
-    config: DrillsConfig
+    config: ConfigT_co
     exporter: LoadExporter | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     started_at: float = field(default_factory=time.time)
@@ -72,10 +89,10 @@ class DrillRun:
     _files: list[JsonlSink] = field(default_factory=list)
     _loads: list[BackgroundLoad] = field(default_factory=list)
 
-    @classmethod
-    def open(cls, name: str, stack: Stack, config: DrillsConfig,
-             exporter: LoadExporter | None = None) -> DrillRun:
-        return cls(name=name, stack=stack, config=config, exporter=exporter)
+    @staticmethod
+    def open(name: str, stack: Stack, config: SettingsT,
+             exporter: LoadExporter | None = None) -> DrillRun[SettingsT]:
+        return DrillRun(name=name, stack=stack, config=config, exporter=exporter)
 
     @property
     def observer(self) -> Observer:
@@ -103,19 +120,75 @@ class DrillRun:
         if not ok:
             raise DrillFailed(prop, detail)
 
+    def check_together(self, *checks: tuple[str, bool, str]) -> None:
+        """Record several verdicts on one piece of evidence, then fail naming every
+        property that did not hold (a broken stack often breaks more than one, and the
+        report should name them all, not whichever came first)."""
+        self.verdicts.extend(Verdict(prop, ok, detail) for prop, ok, detail in checks)
+        failed = [(prop, detail) for prop, ok, detail in checks if not ok]
+        if failed:
+            raise DrillFailed(*failed[0], also=tuple(failed[1:]))
+
+    def inconclusive(self, what: str, seen: str) -> Inconclusive:
+        """Record that ``what`` could not be proven; the caller raises what this returns."""
+        self.verdicts.append(Verdict(what, False, f"{INCONCLUSIVE}: {seen}"))
+        return Inconclusive(what, seen)
+
     # -- alerts ---------------------------------------------------------------------------
     def expect_alert(self, name: str, state: AlertState = "firing", *, within: float,
                      labels: Mapping[str, str] | None = None) -> AlertObservation:
-        """Wait for an alert state; not seeing it in time fails the drill."""
+        """Wait for an alert state; not seeing it in time fails the drill.
+
+        ``resolved`` holds only for an alert that fired since the drill's steady state.
+        A firing or resolved alert must also have been delivered through Alertmanager to
+        its severity's receiver (:meth:`expect_delivered`).
+        """
         prop = f"{name} goes {state}"
         try:
-            seen = self.observer.wait_for_alert(name, state, within=within, labels=labels)
+            seen = self.observer.wait_for_alert(name, state, within=within, labels=labels,
+                                                since=self.watch_from)
         except NotReady as exc:
             self.check(prop, False, str(exc))
             raise  # unreachable: check raised
         self.alerts.append(AlertRecord(name, state, seen.seen_at, dict(seen.labels)))
         self.check(prop, True, f"after {seen.waited_s:.1f}s")
+        if state != "pending":
+            self.expect_delivered(seen)
         return seen
+
+    def expect_delivered(self, seen: AlertObservation,
+                         within: float | None = None) -> AlertDelivery:
+        """The alert reached its severity's receiver through Alertmanager since steady
+        state; records detection lag (condition true -> firing) and notification lag
+        (firing -> delivered) as ``detection_lag_s.<alert>`` / ``notification_lag_s.<alert>``."""
+        receiver, _ = severity_route(seen.severity)
+        prop = f"{seen.name} delivered to {receiver}"
+        try:
+            delivery = self.observer.wait_for_delivery(
+                seen, since=self.watch_from, within=within or self._delivery_within_s)
+        except NotReady as exc:
+            self.check(prop, False, str(exc))
+            raise  # unreachable: check raised
+        record = AlertRecord(seen.name, "notified", delivery.delivered_at,
+                             dict(delivery.labels))
+        if record not in self.alerts:  # resolved re-proves the delivery firing proved
+            self.alerts.append(record)
+        for key, lag in (("detection_lag_s", delivery.detection_lag_s),
+                         ("notification_lag_s", delivery.notification_lag_s)):
+            # the first proof keeps its lags: firing reads activeAt to the millisecond,
+            # resolved only from ALERTS_FOR_STATE (whole seconds)
+            if lag is not None and f"{key}.{seen.name}" not in self.measurements:
+                self.measure(f"{key}.{seen.name}", lag)
+        self.check(prop, True, delivery.describe())
+        return delivery
+
+    @property
+    def _delivery_within_s(self) -> float:
+        """Alertmanager's group wait and one group interval, plus an evaluation and a
+        generous margin for a loaded machine."""
+        t = self.stack.topology
+        return (t.alertmanager.group_wait_s + t.alertmanager.group_interval_s
+                + t.prometheus.evaluation_interval_s + DELIVERY_MARGIN_S)
 
     def expect_no_unexpected_alerts(self, allowed: Collection[str]) -> None:
         try:
@@ -151,7 +224,10 @@ class DrillRun:
             errors={str(k): v for k, v in s.errors.items()},
             ttft_p50_s=s.ttft.p50 if s.ttft else None, ttft_p95_s=s.ttft.p95 if s.ttft else None,
             e2e_p95_s=s.e2e.p95 if s.e2e else None, tokens_per_s=s.output_tokens_per_s,
-            goodput_per_s=s.goodput_per_s, retries=s.retries)
+            goodput_per_s=s.goodput_per_s, retries=s.retries,
+            client_stalled=sum(1 for r in results
+                               if r.cancelled is CancelReason.CLIENT_STALLED
+                               and (chosen is None or chosen.holds(r))))
         self.loads.append(summary)
         return summary
 
@@ -185,16 +261,41 @@ class DrillRun:
                  samples: tuple[TimelineSample, ...]) -> Journal:
         return Journal(
             drill=self.name, run_id=self.stack.run_id, started_at=self.started_at,
-            ended_at=time.time(), outcome=self._outcome(exc), phases=tuple(self.phases),
-            measurements=dict(self.measurements), verdicts=tuple(self.verdicts),
+            ended_at=time.time(),
+            outcome=outcome_of(exc, aborted=self.aborted or self._game_day_abort(exc)),
+            phases=tuple(self.phases),
+            measurements={**self.measurements, **self._people()},
+            verdicts=tuple(self.verdicts),
             alerts=tuple(self.alerts), load=tuple(self.loads),
             timeline=tuple(asdict(s) for s in samples),
-            error="" if exc is None else f"{type(exc).__name__}: {exc}")
+            error=self._error_text(exc))
 
-    def _outcome(self, exc: BaseException | None) -> str:
+    def _people(self) -> dict[str, float]:
+        """In a manual game day, the people's timings around this drill's fault."""
+        desk = desk_from_env()
+        return {} if desk is None else people_measurements(desk.events(), self.started_at)
+
+    @staticmethod
+    def _game_day_abort(exc: BaseException | None) -> bool:
+        return isinstance(exc, KeyboardInterrupt) and abort_reason() is not None
+
+    def _error_text(self, exc: BaseException | None) -> str:
         if exc is None:
-            return "passed"
-        return "aborted" if self.aborted else "failed"
+            return ""
+        if self._game_day_abort(exc):
+            return f"aborted by the game day: {abort_reason()}"
+        return f"{type(exc).__name__}: {exc}"
 
     def journal_path(self) -> Path:
         return self.stack.run_dir / "journals" / f"{self.name}.json"
+
+
+def outcome_of(exc: BaseException | None, *, aborted: bool = False) -> str:
+    """The journal's outcome for a drill that ended with ``exc`` (None: it ended well)."""
+    if exc is None:
+        return PASSED
+    if isinstance(exc, Inconclusive):
+        return INCONCLUSIVE
+    if aborted:
+        return ABORTED
+    return INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED

@@ -4,12 +4,16 @@ Steady means: every component runs; no toxic is left on the fault proxy; no aler
 pending or firing; every node idle with KV at baseline; every gateway sees every node
 healthy; every front-door backend is UP; and probe requests through the front door
 all succeed within the TTFT bound. A drill waits (with a deadline) for this, so the
-one before it may still be settling; past the deadline it aborts, naming what is off.
+one before it may still be settling; past the deadline it is INCONCLUSIVE (steady state
+is its precondition: it cannot judge recovery from a stack that never was steady),
+naming what is off.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from typing import NoReturn
 
 import httpx
 
@@ -36,7 +40,7 @@ def sample_problems(drill: DrillRun, sample: TimelineSample) -> list[str]:
     problems = [f"node {n.node}: {_node_state(n.up, n.running, n.waiting, n.kv_usage)}"
                 for n in sample.nodes if n.node in in_rotation
                 and not (n.up and n.running == 0 and n.waiting == 0
-                         and (n.kv_usage or 0) <= baseline)]
+                         and n.kv_usage is not None and n.kv_usage <= baseline)]
     # gateways keep the last gauges of removed workers (the canary): only ask about nodes
     node_urls = {drill.stack.node_proxied_url(n) for n in in_rotation}
     workers = [w for w in sample.workers if w.worker in node_urls]
@@ -76,22 +80,53 @@ def all_problems(drill: DrillRun) -> list[str]:
 
 
 def ensure_steady(drill: DrillRun) -> None:
-    """Wait for steady state, then probe; abort the drill (not the stack) if it never is."""
+    """Wait for steady state, probes included, then start; abort the drill (not the
+    stack) if it never is within ``steady.settle_within_s``.
+
+    The probe requests are part of the wait: a stack whose first requests after a
+    restart are slow is settling, not steady, and may still settle in time.
+    """
     within = drill.config.steady.settle_within_s
+    rounds = ProbeRounds()
     try:
         Wait(within=within, interval=1.0, transient=(OSError, HarnessError)).until(
-            "steady state", lambda: _steady_probe(drill))
+            "steady state", lambda: _steady_probe(drill, rounds))
     except NotReady as exc:
         _abort(drill, f"{NOT_STEADY}: {exc.last_seen}")
     drill.steady_at = drill.phase("steady state")
-    _probe_requests(drill)
+    summary = rounds.passed
+    assert summary is not None  # the wait ends only on a passing round
+    drill.measure("steady_ttft_p95_s", summary.ttft_p95_s)
+    drill.measure("steady_probe_rounds", summary.round)
+    drill.check(STEADY_PROPERTY, True,
+                f"{summary.requests} probes ok, TTFT p95 {summary.ttft_p95_s:.3f}s"
+                f" (probe round {summary.round})")
 
 
-def _steady_probe(drill: DrillRun) -> Probe[None]:
+@dataclass
+class ProbeRounds:
+    """Probe rounds run so far while waiting, and the one that passed."""
+
+    count: int = 0
+    passed: ProbeSummary | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSummary:
+    """One round of probe requests that met the steady bounds."""
+
+    requests: int
+    ttft_p95_s: float
+    round: int
+
+
+def _steady_probe(drill: DrillRun, rounds: ProbeRounds) -> Probe[None]:
     problems = all_problems(drill)
     if problems:
         _trickle(drill)
-    return Probe(done=not problems, seen="; ".join(problems))
+        return Probe(done=False, seen="; ".join(problems))
+    rounds.count += 1
+    return _probe_requests(drill, rounds)
 
 
 def _trickle(drill: DrillRun) -> None:
@@ -105,24 +140,24 @@ def _trickle(drill: DrillRun) -> None:
                                 json=body, timeout=5.0)
 
 
-def _probe_requests(drill: DrillRun) -> None:
+def _probe_requests(drill: DrillRun, rounds: ProbeRounds) -> Probe[None]:
+    """A few requests through the front door: every one answered, TTFT p95 in bound."""
     cfg = drill.config.steady
     spec = LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
                     max_requests=cfg.probe_requests, duration_s=60, concurrency=1,
                     output_len=parse_lengths("16", field_name="steady.output_len"))
     results = drill.load(spec).start().wait()
-    summary = drill.summarize("steady probe", results)
+    summary = drill.summarize(f"steady probe {rounds.count}", results)
     p95 = summary.ttft_p95_s
     failed = summary.requests - summary.ok
     if failed / max(1, summary.requests) > cfg.max_error_ratio or p95 is None \
             or p95 > cfg.ttft_p95_s:
-        _abort(drill, f"{NOT_STEADY}: probe requests {failed} of {summary.requests} failed, "
-                      f"TTFT p95 {p95} s (bound {cfg.ttft_p95_s} s)")
-        return
-    drill.measure("steady_ttft_p95_s", p95)
-    drill.check(STEADY_PROPERTY, True, f"{summary.requests} probes ok, TTFT p95 {p95:.3f}s")
+        return Probe(done=False, seen=f"probe requests {failed} of {summary.requests} "
+                                      f"failed, TTFT p95 {p95} s (bound {cfg.ttft_p95_s} s)")
+    rounds.passed = ProbeSummary(requests=summary.requests, ttft_p95_s=p95, round=rounds.count)
+    return Probe(done=True, seen=f"TTFT p95 {p95:.3f}s")
 
 
-def _abort(drill: DrillRun, detail: str) -> None:
+def _abort(drill: DrillRun, detail: str) -> NoReturn:
     drill.aborted = True
-    drill.check(STEADY_PROPERTY, False, detail)
+    raise drill.inconclusive(STEADY_PROPERTY, detail)

@@ -2,9 +2,10 @@
 
 Network faults drive a Toxiproxy-API server (the embedded
 :mod:`harness.toxiproxy` or a real Toxiproxy) through
-:class:`~harness.faults.toxiproxy_client.ToxiproxyClient`.
+:class:`~harness.clients.toxiproxy.ToxiproxyClient`.
 """
 
+from harness.clients.toxiproxy import Proxy, ProxySpec, Toxic, ToxicSpec, ToxiproxyClient
 from harness.faults.base import Fault, FaultBase
 from harness.faults.network import (
     Bandwidth,
@@ -21,7 +22,6 @@ from harness.faults.network import (
     Timeout,
     ToxicFault,
 )
-from harness.faults.toxiproxy_client import Proxy, ProxySpec, Toxic, ToxicSpec, ToxiproxyClient
 
 __all__ = [
     "Bandwidth",

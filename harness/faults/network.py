@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 from typing import ClassVar
 
+from harness.clients.toxiproxy import AttributeValue, Stream, ToxicSpec, ToxiproxyClient
 from harness.errors import ConfigError
 from harness.faults.base import FaultBase
-from harness.faults.toxiproxy_client import AttributeValue, Stream, ToxicSpec, ToxiproxyClient
 
 
 def _non_negative(owner: object, **values: int) -> None:

@@ -1,11 +1,15 @@
-"""Process faults through the runtime: kill, terminate, pause, restart.
+"""Process faults through the runtime: kill, terminate, pause.
+
+Faults only inject and revert what they changed: a killed component is brought back
+by the stack's supervisor, never by the fault, whose revert only waits for it.
 
 Each is a frozen dataclass on :class:`FaultBase`, so revert always runs. What the
 fault saw (exit status, seconds to ready) lands in its ``observed`` record::
 
     with KillProcess(stack, "node1") as fault:
-        ...                      # node1's whole process group is gone
-    fault.observed.ready_after_s  # revert restarted it and waited for a real completion
+        ...                      # node1's main process was SIGKILLed (a crash)
+    fault.observed.ready_after_s  # the stack's supervisor restarted it: kill -> ready
+    fault.observed.not_back       # set when the stack did not bring it back in time
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import NotReady
 from harness.faults.base import FaultBase
-from harness.stack.processes import group_members
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
+
+SUPERVISOR_RESTARTS = "the supervisor restarts {component}"
+RESTART_WITHIN_S = 180.0  # a vLLM node takes 40-65 s to ready, longer on a busy host
 
 
 @dataclass
@@ -28,7 +35,13 @@ class Observed:
     exit_status: int | None = None
     applied_at: float | None = None
     reverted_at: float | None = None
-    ready_after_s: float | None = None
+    ready_after_s: float | None = None  # the stack's restart-to-ready: kill -> ready
+    killed_pid: int | None = None
+    restarted_pid: int | None = None
+    not_back: str | None = None  # why the stack did not bring it back within the bound
+    applied_monotonic: float | None = None
+    exited_at: float | None = None  # SIGTERM: when the main process was seen gone
+    escalated: bool = False  # SIGTERM: it outlived the grace and was SIGKILLed
 
 
 @dataclass(frozen=True)
@@ -36,46 +49,88 @@ class _ProcessFault(FaultBase):
     stack: Stack
     component: str
     observed: Observed = field(default_factory=Observed, compare=False)
+    restart_within_s: float = RESTART_WITHIN_S
 
     def _gone(self) -> bool:
-        pid = self.stack.pid(self.component)
-        return pid is None or not group_members(pid)
+        return not self.stack.pids(self.component)
 
-    def _restart(self) -> None:
-        """Bring the component back unless it already answers (revert is idempotent)."""
-        if self.stack.runtime.healthy(self.component):
+    @property
+    def restart_property(self) -> str:
+        """The stack property a drill judges: the supervisor brought the component back."""
+        return SUPERVISOR_RESTARTS.format(component=self.component)
+
+    def _await_restart_by_the_stack(self) -> None:
+        """Revert nothing: wait (bounded) for the stack's supervisor to bring the component
+        back as a new incarnation that passes its readiness probe, and time it from the
+        kill. Not back in time is recorded in ``observed.not_back`` for the drill to judge
+        (a stack failure, not an undone fault)."""
+        killed_at = self.observed.applied_at
+        if killed_at is None or self.observed.killed_pid is None or self._back():
+            return  # never applied, or already back and timed
+        try:
+            Wait(within=self.restart_within_s, interval=0.25).until(
+                f"the stack to restart {self.component}", self._restart_probe)
+        except NotReady as exc:
+            self.observed.not_back = str(exc)
             return
-        if self.stack.pid(self.component) is not None:  # dead, dying or half-dead
-            self.stack.runtime.kill(self.component)
-        self.stack.start(self.component)
-        self.observed.ready_after_s = self.stack.wait_ready(self.component)
         self.observed.reverted_at = time.time()
+        self.observed.ready_after_s = time.monotonic() - (self.observed.applied_monotonic
+                                                          or time.monotonic())
+
+    def _back(self) -> bool:
+        return self.observed.ready_after_s is not None
+
+    def _restart_probe(self) -> Probe[None]:
+        pid = self.stack.pid(self.component)
+        if pid is None or pid == self.observed.killed_pid:
+            return Probe(done=False, seen=f"no new incarnation (main pid {pid})")
+        self.observed.restarted_pid = pid
+        return Probe(done=self.stack.healthy(self.component),
+                     seen=f"new incarnation pid {pid} not ready yet")
+
+    def _mark_applied(self, pid: int) -> None:
+        self.observed.applied_at = time.time()
+        self.observed.killed_pid = pid
+        self.observed.applied_monotonic = time.monotonic()
+
+    def main_process_gone(self) -> bool:
+        """The main process the fault hit has exited (its pid is gone or a zombie)."""
+        pid = self.observed.killed_pid
+        return pid is not None and not _alive(pid)
 
     def _verify_reverted(self) -> bool:
-        return self.stack.is_running(self.component)
+        return True  # nothing was changed; whether the stack came back is the drill's call
 
     def _revert(self) -> None:
-        self._restart()
+        self._await_restart_by_the_stack()
+
+
+def _alive(pid: int) -> bool:
+    return _state(pid) not in ("?", "Z", "X")
 
 
 @dataclass(frozen=True)
 class KillProcess(_ProcessFault):
-    """SIGKILL the component's whole process group; revert restarts it and waits ready."""
+    """SIGKILL the component's main process (a crash); revert waits for the stack's
+    supervisor to restart it and records restart-to-ready."""
 
     def describe(self) -> str:
-        return f"SIGKILL {self.component}"
+        return f"SIGKILL {self.component}'s main process"
 
     def _apply(self) -> None:
-        self.observed.applied_at = time.time()
-        self.observed.exit_status = self.stack.runtime.kill(self.component)
+        # Marked once the signal is sent: a refused crash (no process control, nothing
+        # running) applied nothing, so its revert has no restart to wait for.
+        self._mark_applied(self.stack.crash(self.component, signal.SIGKILL))
 
     def _verify_applied(self) -> bool:
-        return self._gone()
+        Wait(within=10, interval=0.05).until_true(
+            f"{self.component}'s main process to die", self.main_process_gone)
+        return True
 
 
 @dataclass(frozen=True)
 class TerminateProcess(_ProcessFault):
-    """SIGTERM (graceful drain), SIGKILL after ``grace_s``; revert restarts."""
+    """SIGTERM the main process, SIGKILL after ``grace_s``; revert waits for the stack."""
 
     grace_s: float = 10.0
 
@@ -83,11 +138,22 @@ class TerminateProcess(_ProcessFault):
         return f"SIGTERM {self.component} (SIGKILL after {self.grace_s:g}s)"
 
     def _apply(self) -> None:
-        self.observed.applied_at = time.time()
-        self.observed.exit_status = self.stack.runtime.stop(self.component, self.grace_s)
+        pid = self.stack.crash(self.component, signal.SIGTERM)
+        self._mark_applied(pid)
+        try:
+            Wait(within=self.grace_s, interval=0.1).until_true(
+                f"{self.component} to exit after SIGTERM", self.main_process_gone)
+        except NotReady:
+            if self.stack.pid(self.component) == pid:
+                self.stack.crash(self.component, signal.SIGKILL)
+                self.observed.escalated = True
+        else:
+            self.observed.exited_at = time.time()
 
     def _verify_applied(self) -> bool:
-        return self._gone()
+        Wait(within=10, interval=0.05).until_true(
+            f"{self.component}'s main process to die", self.main_process_gone)
+        return True
 
 
 @dataclass(frozen=True)
@@ -99,7 +165,7 @@ class PauseProcess(_ProcessFault):
 
     def _apply(self) -> None:
         self.observed.applied_at = time.time()
-        self.stack.runtime.signal(self.component, signal.SIGSTOP)
+        self.stack.signal(self.component, signal.SIGSTOP)
 
     def _verify_applied(self) -> bool:
         # SIGSTOP reaches each process of the group asynchronously: wait briefly for all.
@@ -109,15 +175,14 @@ class PauseProcess(_ProcessFault):
 
     def _revert(self) -> None:
         if self.stack.pid(self.component) is not None:
-            self.stack.runtime.signal(self.component, signal.SIGCONT)
+            self.stack.signal(self.component, signal.SIGCONT)
             self.observed.reverted_at = time.time()
 
     def _verify_reverted(self) -> bool:
         return "T" not in self._states()
 
     def _states(self) -> set[str]:
-        pid = self.stack.pid(self.component)
-        return {_state(p) for p in group_members(pid)} if pid else set()
+        return {_state(p) for p in self.stack.pids(self.component)}
 
 
 def _state(pid: int) -> str:

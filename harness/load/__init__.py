@@ -8,8 +8,8 @@
 Timing definitions follow vLLM's benchmark (``vllm bench serve``); see docs/load.md.
 """
 
+from harness.clock import Clock, SystemClock
 from harness.load.client import Requester, parse_retry_after
-from harness.load.clock import FakeClock, LoadClock, SystemClock
 from harness.load.result import (
     CancelReason,
     ErrorInfo,
@@ -42,12 +42,11 @@ __all__ = [
     "CancelPolicy",
     "CancelReason",
     "ClientPolicy",
+    "Clock",
     "ErrorInfo",
     "ErrorType",
-    "FakeClock",
     "JsonlSink",
     "Lengths",
-    "LoadClock",
     "LoadExporter",
     "LoadRun",
     "LoadSpec",

@@ -1,10 +1,13 @@
 """``llm-drill load``: a bounded load run from the command line.
 
-    llm-drill load --target http://127.0.0.1:18080 --model tiny-llama \\
-        --rate 5 --duration 60 --max-requests 300 --out results.jsonl
+    llm-drill load --target http://127.0.0.1:18080 --rate 5 --duration 60 --out results.jsonl
 
-Prints a live progress line and a final table; results stream to ``--out`` and
-to the client-side Prometheus exporter. Exit code 0 when every request
+``--model`` defaults to the one model the target serves (``GET /v1/models``; an error
+lists them when there are several or none). ``--max-requests`` defaults to a bound
+derived from rate x duration with room for Poisson bursts (a closed loop, which has no
+rate, must give it). Prints a live progress line and a final table, which says whether
+the model and the bound were given or found; results stream to ``--out`` and to the
+client-side Prometheus exporter. Exit code 0 when every request
 completed (or was cancelled on purpose), 1 when some failed.
 """
 
@@ -13,18 +16,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from harness.errors import ConfigError, Unreachable
 from harness.load.result import ErrorType
 from harness.load.runner import LoadRun, ResultSink, make_client
+from harness.load.safety import PROBE_PATH, PROBE_TIMEOUT_S, check_target
 from harness.load.sinks import JsonlSink, LoadExporter, default_exporter_port
 from harness.load.spec import (
+    MAX_REQUESTS,
     Api,
     Arrival,
     CancelPolicy,
@@ -37,6 +46,9 @@ from harness.load.spec import (
 from harness.load.stats import SLO, Stat, Summary, summarize
 
 REFRESH_S = 0.25
+#: A derived --max-requests is rate x duration plus this many standard deviations of
+#: Poisson arrivals: it stops a runaway loop without cutting a fair run short.
+BOUND_SIGMAS = 4
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="base URL, e.g. http://127.0.0.1:18080")
-    parser.add_argument("--model", required=True, help="served model name")
+    parser.add_argument("--model", help="served model name (default: the one model the "
+                        "target lists at /v1/models)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="HOST",
                         help="allow a non-loopback host the topology does not name")
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -63,7 +76,9 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 def _add_shape(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, required=True, help="seconds (max 3600)")
-    parser.add_argument("--max-requests", type=int, required=True, help="count bound")
+    parser.add_argument("--max-requests", type=int,
+                        help="count bound (default with --rate: rate x duration + "
+                             f"{BOUND_SIGMAS} sigma of Poisson arrivals)")
     parser.add_argument("--arrival", choices=[a.value for a in Arrival], default="poisson")
     parser.add_argument("--api", choices=[a.value for a in Api], default="completions")
     parser.add_argument("--prompt-len", default="32", help="N | uniform:A-B | file:PATH (words)")
@@ -94,14 +109,97 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
                         help="keep prompt and completion text in results (off: counts only)")
 
 
-def build_spec(ns: argparse.Namespace) -> LoadSpec:
+@dataclass(frozen=True)
+class RunChoices:
+    """The model and the request bound a run uses, and where each came from."""
+
+    model: str
+    model_origin: str
+    max_requests: int
+    max_requests_origin: str
+
+    def lines(self) -> tuple[str, str]:
+        return (f"model: {self.model} ({self.model_origin})",
+                f"max requests: {self.max_requests} ({self.max_requests_origin})")
+
+
+def models_url(target: str) -> str:
+    return target.rstrip("/") + PROBE_PATH
+
+
+def served_models(client: httpx.Client, target: str) -> tuple[str, ...]:
+    """The model ids ``GET <target>/v1/models`` lists (Unreachable names the URL)."""
+    url = models_url(target)
+    expected = f"an OpenAI-compatible server answering GET {PROBE_PATH}"
+    try:
+        response = client.get(url, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise Unreachable(url, expected, f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code != 200:
+        raise Unreachable(url, expected, f"HTTP {response.status_code}")
+    try:
+        entries = response.json()["data"]
+        return tuple(str(entry["id"]) for entry in entries)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unreachable(url, expected, "the answer is not an OpenAI model list") from exc
+
+
+def only_model(models: Sequence[str], url: str) -> str:
+    """The one model in ``models``; ConfigError lists them when there are several or none."""
+    if len(models) == 1:
+        return models[0]
+    if not models:
+        raise ConfigError(f"{url} lists no model; pass --model NAME", field="model")
+    raise ConfigError(f"{url} lists {len(models)} models ({', '.join(models)}); "
+                      "pick one with --model NAME", field="model")
+
+
+def choose_model(ns: argparse.Namespace, client: httpx.Client) -> tuple[str, str]:
+    if ns.model is not None:
+        return ns.model, "given"
+    check_target(ns.target, ns.allow_host)  # before the first request goes there
+    url = models_url(ns.target)
+    return only_model(served_models(client, ns.target), url), f"the one model {url} lists"
+
+
+def derived_max_requests(rate: float, duration_s: float) -> int:
+    """rate x duration plus BOUND_SIGMAS standard deviations of Poisson arrivals, capped."""
+    expected = rate * duration_s
+    return min(MAX_REQUESTS, math.ceil(expected + BOUND_SIGMAS * math.sqrt(expected)) + 1)
+
+
+def choose_max_requests(ns: argparse.Namespace) -> tuple[int, str]:
+    if ns.max_requests is not None:
+        return ns.max_requests, "given"
+    if ns.rate is None:
+        raise ConfigError("give --max-requests with --concurrency: a closed loop has no "
+                          "rate to derive a bound from", field="max_requests")
+    bound = derived_max_requests(ns.rate, ns.duration)
+    capped = f", capped at {MAX_REQUESTS}" if bound == MAX_REQUESTS else ""
+    return bound, (f"derived: rate {ns.rate:g}/s x {ns.duration:g} s + {BOUND_SIGMAS} sigma"
+                   f"{capped}")
+
+
+def resolve_choices(ns: argparse.Namespace, client: httpx.Client | None = None) -> RunChoices:
+    """The run's model and bound: as given, else found (``/v1/models``) or derived."""
+    max_requests, bound_origin = choose_max_requests(ns)
+    if client is None:
+        with httpx.Client() as own:
+            model, model_origin = choose_model(ns, own)
+    else:
+        model, model_origin = choose_model(ns, client)
+    return RunChoices(model, model_origin, max_requests, bound_origin)
+
+
+def build_spec(ns: argparse.Namespace, choices: RunChoices | None = None) -> LoadSpec:
     """The LoadSpec the arguments describe (ConfigError names a bad field)."""
+    chosen = choices or resolve_choices(ns)
     policy = ClientPolicy(
         timeouts=Timeouts(connect=ns.connect_timeout, read=ns.read_timeout,
                           stream_idle=ns.idle_timeout),
         retries=RetryPolicy(max_attempts=ns.retries + 1),
         cancel=CancelPolicy(after_chunks=ns.cancel_after_chunks, after_s=ns.cancel_after_s))
-    return LoadSpec(target=ns.target, model=ns.model, max_requests=ns.max_requests,
+    return LoadSpec(target=ns.target, model=chosen.model, max_requests=chosen.max_requests,
                     duration_s=ns.duration, rate=ns.rate, concurrency=ns.concurrency,
                     arrival=Arrival(ns.arrival), api=Api(ns.api),
                     prompt_len=parse_lengths(ns.prompt_len, field_name="prompt_len"),
@@ -112,12 +210,15 @@ def build_spec(ns: argparse.Namespace) -> LoadSpec:
 
 
 def run_cli(ns: argparse.Namespace) -> int:
-    spec = build_spec(ns)
+    choices = resolve_choices(ns)
+    spec = build_spec(ns, choices)
     slo = SLO(ttft_s=ns.slo_ttft, tpot_s=ns.slo_tpot)
     console = Console()
     with _sinks(ns) as sinks:
         summary = asyncio.run(_run(spec, sinks, tuple(ns.allow_host), slo, console))
     console.print(summary_table(summary))
+    for line in choices.lines():
+        console.print(line)
     return 0 if summary.failed == 0 else 1
 
 

@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 import httpx
 
-from harness.load.clock import LoadClock
+from harness.clock import Clock
 from harness.load.prompts import Plan, request_rng
 from harness.load.result import CancelReason, ErrorInfo, ErrorType, RequestResult
 from harness.load.spec import LoadSpec
 from harness.load.sse import (
+    DONE,
     HEAD_BYTES,
     Chunk,
     ProtocolViolationError,
@@ -28,8 +29,12 @@ from harness.load.sse import (
     error_from_body,
     parse_chunk,
 )
+from harness.load.stall import LoopWatch, ate_the_budget
 
 ERROR_BODY_LIMIT = 4_096
+STACK_REQUEST_ID_HEADER = "X-Request-Id"  # the stack's id on the response (the front door's)
+STACK_ABORT = "abort"  # vLLM's finish_reason for a request the engine aborted
+ABORTED_MESSAGE = "the stack aborted the completion (finish_reason abort)"
 _RETRYABLE = frozenset({ErrorType.TIMEOUT, ErrorType.CONNECT, ErrorType.SERVER,
                         ErrorType.STREAM_CUT})
 
@@ -44,11 +49,13 @@ class _State:
         self.attempt = 0
         self.armed_cancel = False
         self.cancelled: CancelReason | None = None
+        self.client_stall_s: float | None = None
         self.new_attempt()
 
     def new_attempt(self) -> None:
         self.attempt += 1
         self.status: int | None = None
+        self.stack_request_id: str | None = None
         self.error: ErrorInfo | None = None
         self.retry_after: float | None = None
         self.first: float | None = None
@@ -60,6 +67,8 @@ class _State:
         self.finish_reason: str | None = None
         self.done = False
         self.text: list[str] = []
+        self.phase_start = 0.0  # when the running timeout was armed (LoopWatch time), its budget
+        self.budget: float | None = None
 
     def on_chunk(self, now: float, chunk: Chunk, keep_text: bool) -> None:
         if chunk.completion_tokens is not None:
@@ -101,7 +110,8 @@ class _State:
             status=self.status, error=self.error, retries=self.attempt - 1,
             attempt=self.attempt if self.ok else None, cancelled=self.cancelled,
             finish_reason=self.finish_reason, prompt_text=self.plan.prompt_text,
-            completion_text="".join(self.text) if keep_text else None)
+            completion_text="".join(self.text) if keep_text else None,
+            stack_request_id=self.stack_request_id, client_stall_s=self.client_stall_s)
 
     def _e2e(self) -> float | None:
         return self.last - self.start if self.ok and self.last is not None else None
@@ -134,9 +144,10 @@ async def _read_head(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) ->
 class Requester:
     """Sends requests of one :class:`LoadSpec` through an injected ``httpx.AsyncClient``."""
 
-    def __init__(self, client: httpx.AsyncClient, spec: LoadSpec, *, clock: LoadClock,
-                 emit: Emit) -> None:
+    def __init__(self, client: httpx.AsyncClient, spec: LoadSpec, *, clock: Clock,
+                 emit: Emit, watch: LoopWatch | None = None) -> None:
         self.client, self.spec, self.clock, self._emit = client, spec, clock, emit
+        self._watch = watch or LoopWatch()  # never beaten: it sees no stall
         self._policy = spec.policy
         self._url = spec.url
         self._timeout = httpx.Timeout(None, connect=spec.policy.timeouts.connect)
@@ -168,7 +179,7 @@ class Requester:
             await self._attempt(st)
             if st.attempt >= retries.max_attempts or not st.retryable():
                 return
-            await self.clock.sleep(retries.backoff(st.attempt, rng, st.retry_after))
+            await self.clock.sleep_async(retries.backoff(st.attempt, rng, st.retry_after))
             st.new_attempt()
 
     def _headers(self, plan: Plan) -> dict[str, str]:
@@ -178,13 +189,16 @@ class Requester:
         return headers
 
     async def _attempt(self, st: _State) -> None:
+        started = self._watch.now()
         try:
             async with asyncio.timeout(None) as guard:
                 await self._exchange(st, guard)
         except TimeoutError:
             self._on_deadline(st)
         except httpx.TimeoutException as exc:
-            st.fail(ErrorType.TIMEOUT, f"{type(exc).__name__}: {exc}")
+            if not (isinstance(exc, httpx.ConnectTimeout) and self._client_stalled(
+                    st, started, self._policy.timeouts.connect)):
+                st.fail(ErrorType.TIMEOUT, f"{type(exc).__name__}: {exc}")
         except (httpx.ConnectError, httpx.WriteError) as exc:
             st.fail(ErrorType.CONNECT, f"{type(exc).__name__}: {exc}")
         except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
@@ -201,10 +215,22 @@ class Requester:
             return head
         return f"[{len(head)} chars redacted; set record_text to keep]"
 
+    def _client_stalled(self, st: _State, start: float, budget: float | None) -> bool:
+        """The timeout that just fired (armed at ``start`` for ``budget``) left the stack
+        less than its budget: the client's own stall ate the rest. Recorded as the
+        client's, never as the stack's error."""
+        if budget is None:
+            return False
+        stall = ate_the_budget(self._watch, start, budget)
+        if stall is None:
+            return False
+        st.cancelled, st.client_stall_s = CancelReason.CLIENT_STALLED, round(stall, 3)
+        return True
+
     def _on_deadline(self, st: _State) -> None:
         if st.armed_cancel:
             st.cancelled = CancelReason.SECONDS
-        else:
+        elif not self._client_stalled(st, st.phase_start, st.budget):
             phase = "stream idle" if st.status is not None else "read"
             st.fail(ErrorType.TIMEOUT, f"{phase} timeout")
 
@@ -213,6 +239,7 @@ class Requester:
             return
         timeouts = self._policy.timeouts
         limit = timeouts.read if first else timeouts.stream_idle
+        st.phase_start, st.budget = self._watch.now(), limit
         timeout_at = None if limit is None else asyncio.get_running_loop().time() + limit
         st.armed_cancel = st.cancel_at is not None and (
             timeout_at is None or st.cancel_at <= timeout_at)
@@ -224,6 +251,7 @@ class Requester:
                                       headers=self._headers(st.plan),
                                       timeout=self._timeout) as response:
             st.status = response.status_code
+            st.stack_request_id = response.headers.get(STACK_REQUEST_ID_HEADER)
             if response.status_code >= 400:
                 await self._http_error(st, response)
             elif not self.spec.stream:
@@ -251,6 +279,8 @@ class Requester:
                                             prompt_tokens=chunk.prompt_tokens),
                     self.spec.record_text)
         st.error, st.done = chunk.error, True
+        if st.error is None and chunk.finish_reason == STACK_ABORT:
+            st.fail(ErrorType.ABORTED, ABORTED_MESSAGE)
 
     async def _stream(self, st: _State, response: httpx.Response,
                       guard: asyncio.Timeout) -> None:
@@ -274,7 +304,7 @@ class Requester:
         """Handle one SSE payload; True means stop reading (error or cancel)."""
         if st.done:
             return False
-        if data == "[DONE]":
+        if data == DONE:
             st.done = True
             return False
         chunk = parse_chunk(data)
@@ -282,6 +312,9 @@ class Requester:
             st.error = chunk.error
             return True
         st.on_chunk(self.clock.now(), chunk, self.spec.record_text)
+        if chunk.finish_reason == STACK_ABORT:
+            st.fail(ErrorType.ABORTED, ABORTED_MESSAGE)
+            return True
         return self._cancel_now(st)
 
     def _cancel_now(self, st: _State) -> bool:

@@ -20,6 +20,9 @@ class ErrorType(StrEnum):
     connect     no HTTP response arrived: connection refused/reset or dropped before headers
     4xx / 5xx   the server answered with that status, or sent an error event in the stream
     stream_cut  a 2xx stream ended before ``data: [DONE]`` (connection closed, truncated event)
+    aborted     the stack ended the completion itself with ``finish_reason: "abort"`` (vLLM
+                aborting requests at shutdown, or rejecting new ones while it drains): a
+                2xx and a clean ``[DONE]``, but the user got no answer
     protocol    the server's bytes were not the OpenAI streaming protocol
     """
 
@@ -28,6 +31,7 @@ class ErrorType(StrEnum):
     CLIENT = "4xx"
     SERVER = "5xx"
     STREAM_CUT = "stream_cut"
+    ABORTED = "aborted"
     PROTOCOL = "protocol"
 
     @classmethod
@@ -41,22 +45,33 @@ class CancelReason(StrEnum):
     CHUNKS = "after_chunks"
     SECONDS = "after_seconds"
     STOP = "stopped"
+    CLIENT_STALLED = "client_stalled"  # its timeout fired on the client's own stall
 
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """An error in the OpenAI error schema, plus the first bytes when the body was not JSON."""
+    """An error in the OpenAI error schema, plus the first bytes when the body was not JSON.
+
+    ``request_id`` is the body's own ``request_id`` (the checklist's error schema, which
+    the front door's errors carry); empty when the body had none."""
 
     kind: ErrorType
     type: str = ""
     code: str = ""
     message: str = ""
     head: str = ""
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
 class RequestResult:
-    """One request's outcome. ``ok`` means it streamed to ``[DONE]`` without error."""
+    """One request's outcome. ``ok`` means it streamed to ``[DONE]`` without error.
+
+    ``request_id`` is the client's own id (sent as ``X-Request-Id``);
+    ``stack_request_id`` is the ``X-Request-Id`` the stack answered with on the last
+    attempt (None when no response arrived or it carried none). A request whose timeout
+    fired because the client itself stalled is ``cancelled="client_stalled"``: evidence
+    of the harness, not of the stack (:mod:`harness.load.stall`)."""
 
     request_id: str
     sent_at: float
@@ -76,6 +91,8 @@ class RequestResult:
     finish_reason: str | None = None
     prompt_text: str | None = None
     completion_text: str | None = None
+    stack_request_id: str | None = None
+    client_stall_s: float | None = None  # cancelled client_stalled: the stall that did it
 
     @property
     def ok(self) -> bool:

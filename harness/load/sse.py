@@ -4,12 +4,20 @@
 (lines ``data: ...`` ended by a blank line; ``\\n``, ``\\r\\n`` and ``\\r``
 line ends; ``:`` comment lines and other fields ignored). :func:`parse_chunk`
 turns one payload into a :class:`Chunk`, raising :class:`ProtocolViolationError`
-when the payload is not an OpenAI stream chunk.
+when the payload is not an OpenAI stream chunk. :func:`stream_chunks` does both for
+a synchronous byte stream and stamps each chunk with its arrival time.
+
+This is the project's one SSE parser: the load generator reads it asynchronously
+(``harness.load.client``), drills' probes and the canary synchronously. It is kept
+instead of ``httpx-sse`` because the load generator needs what that package does not
+give: the bytes' arrival time per chunk, and whether a stream that ended stopped
+inside an event (``pending``: a cut stream, not a finished one).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.load.result import ErrorInfo, ErrorType
@@ -72,6 +80,30 @@ class Chunk:
     error: ErrorInfo | None = None
 
 
+@dataclass(frozen=True)
+class TimedChunk:
+    """One chunk and when its bytes arrived (seconds on the caller's clock)."""
+
+    at: float
+    chunk: Chunk
+
+
+def stream_chunks(raw: Iterable[bytes], now: Callable[[], float]) -> Iterator[TimedChunk]:
+    """The chunks of one SSE byte stream as they arrive, up to ``data: [DONE]``.
+
+    ``now`` is read once per read of bytes, right after it returns, so every chunk
+    carries the time its bytes arrived. Raises :class:`ProtocolViolationError` on a
+    payload that is not a stream chunk.
+    """
+    decoder = SSEDecoder()
+    for piece in raw:
+        at = now()
+        for data in decoder.feed(piece):
+            if data == DONE:
+                return
+            yield TimedChunk(at, parse_chunk(data))
+
+
 def parse_chunk(data: str) -> Chunk:
     """Parse one ``data:`` payload of a completions or chat completions stream."""
     try:
@@ -123,8 +155,10 @@ def error_from_json(obj: dict[str, object], status: int | None) -> ErrorInfo:
     if status is None:
         status = code if isinstance(code, int) and 400 <= code <= 599 else 500
     message = body.get("message", inner if isinstance(inner, str) else "")
+    request_id = body.get("request_id")
     return ErrorInfo(kind=ErrorType.for_status(status), type=str(body.get("type") or ""),
-                     code="" if code is None else str(code), message=str(message))
+                     code="" if code is None else str(code), message=str(message),
+                     request_id=request_id if isinstance(request_id, str) else "")
 
 
 def error_from_body(status: int, body: bytes) -> ErrorInfo:

@@ -6,14 +6,7 @@ and use the free functions for what reads nodes directly.
 
 from __future__ import annotations
 
-from harness.observe.alerts import (
-    AlertObservation,
-    FiredAlert,
-    Observer,
-    WebhookClient,
-)
-from harness.observe.kv import KVRelease, assert_kv_released
-from harness.observe.metrics import (
+from harness.clients.metrics import (
     HttpMetricsSource,
     MetricSample,
     MetricsSnapshot,
@@ -24,16 +17,34 @@ from harness.observe.metrics import (
     parse_metrics,
     scrape,
 )
-from harness.observe.prom import ActiveAlert, PrometheusClient, Rule, Sample, Series
+from harness.clients.prometheus import ActiveAlert, PrometheusClient, Rule, Sample, Series
+from harness.observe.aborts import (
+    EngineAborts,
+    EngineRequests,
+    engine_aborts,
+    read_engine_requests,
+)
+from harness.observe.alerts import (
+    AlertDelivery,
+    AlertObservation,
+    FiredAlert,
+    Observer,
+    WebhookClient,
+    severity_route,
+)
+from harness.observe.kv import KVPeak, KVPeakSampler, KVRelease, assert_kv_released
 from harness.observe.recovery import (
     PrometheusSteadyState,
+    Recovered,
     Recovery,
     SteadyState,
     SteadyStateSource,
     Tolerance,
     measure_recovery,
+    time_to_recover,
 )
-from harness.observe.rules import (
+from harness.observe.timeline import Timeline, TimelineSample, TimelineTargets, samples_to_json
+from harness.render.rules import (
     ALERT_CATALOGUE,
     RuleSpec,
     for_seconds,
@@ -43,15 +54,19 @@ from harness.observe.rules import (
     write_alertmanager,
     write_rules,
 )
-from harness.observe.timeline import Timeline, TimelineSample, TimelineTargets, samples_to_json
-from harness.observe.webhook import Notification
+from harness.webhook.store import Notification
 
 __all__ = [
     "ALERT_CATALOGUE",
     "ActiveAlert",
+    "AlertDelivery",
     "AlertObservation",
+    "EngineAborts",
+    "EngineRequests",
     "FiredAlert",
     "HttpMetricsSource",
+    "KVPeak",
+    "KVPeakSampler",
     "KVRelease",
     "MetricSample",
     "MetricsSnapshot",
@@ -61,6 +76,7 @@ __all__ = [
     "Observer",
     "PrometheusClient",
     "PrometheusSteadyState",
+    "Recovered",
     "Recovery",
     "Rule",
     "RuleSpec",
@@ -74,16 +90,20 @@ __all__ = [
     "Tolerance",
     "WebhookClient",
     "assert_kv_released",
+    "engine_aborts",
     "for_seconds",
     "gateway_sources",
     "measure_recovery",
     "node_sources",
     "parse_metrics",
+    "read_engine_requests",
     "render_alertmanager",
     "render_rules",
     "rule_specs",
     "samples_to_json",
     "scrape",
+    "severity_route",
+    "time_to_recover",
     "write_alertmanager",
     "write_rules",
 ]

@@ -12,6 +12,12 @@ it last saw when the deadline passes:
   with the known names from ``/api/v1/rules``);
 * ``DrillFailed``  :meth:`Observer.assert_no_unexpected_alerts` found alerts
   outside the allowed set.
+
+The lifecycle is walked honestly: ``resolved`` holds only for an alert that was seen
+firing since the given moment (Prometheus' ``ALERTS`` series) and is no longer active;
+:meth:`Observer.wait_for_delivery` proves a firing alert reached the webhook receiver of
+its severity's Alertmanager route, with detection lag (``activeAt``: condition true ->
+firing) and notification lag (firing -> delivered at the receiver).
 """
 
 from __future__ import annotations
@@ -25,28 +31,52 @@ from typing import Literal, TypeVar, cast
 
 import httpx
 
+from harness.auth import WEBHOOK_TOKEN_ENV, bearer_headers, token_from_env
+from harness.clients.prometheus import (
+    ActiveAlert,
+    PrometheusClient,
+    Sample,
+    format_labels,
+    parse_time,
+)
+from harness.clock import Clock, SystemClock
 from harness.errors import ConfigError, DrillFailed, NotReady, Unreachable
-from harness.observe.prom import ActiveAlert, PrometheusClient, Sample, format_labels
-from harness.observe.webhook import Notification
 from harness.topology import Topology
-from harness.waits import Clock, MonotonicClock, Probe, Wait
+from harness.waits import Probe, Wait
+from harness.webhook.store import Notification
 
 T = TypeVar("T")
 AlertState = Literal["firing", "pending", "resolved"]
 
+#: The route an alert without a routed severity takes (``alertmanager.yml.j2``).
+DEFAULT_ROUTE = "default"
+
+
+def severity_route(severity: str) -> tuple[str, str]:
+    """(receiver name, webhook path) of a severity's route, as ``alertmanager.yml.j2``
+    renders them: ``harness-<severity>`` posting to ``/alerts/<severity>``."""
+    key = severity or DEFAULT_ROUTE
+    return f"harness-{key}", f"/alerts/{key}"
+
 
 class WebhookClient:
-    """Reads the harness webhook receiver's ``/notifications``."""
+    """Reads the harness webhook receiver's ``/notifications``.
 
-    def __init__(self, base_url: str, client: httpx.Client, *, timeout: float = 5.0) -> None:
+    Sends ``Authorization: Bearer <token>``; ``token=None`` reads
+    ``LLM_DRILL_WEBHOOK_TOKEN`` (none sent when that is unset).
+    """
+
+    def __init__(self, base_url: str, client: httpx.Client, *, timeout: float = 5.0,
+                 token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = client
         self._timeout = timeout
+        self._headers = bearer_headers(token or token_from_env(WEBHOOK_TOKEN_ENV))
 
     def notifications(self) -> tuple[Notification, ...]:
         url = f"{self.base_url}/notifications"
         try:
-            response = self._client.get(url, timeout=self._timeout)
+            response = self._client.get(url, headers=self._headers, timeout=self._timeout)
             response.raise_for_status()
             items = json.loads(response.text)
         except (httpx.HTTPError, ValueError) as exc:
@@ -64,7 +94,49 @@ class AlertObservation:
     labels: Mapping[str, str] = field(hash=False)
     seen_at: float
     waited_s: float
-    active_at: float | None = None
+    active_at: float | None = None  # Prometheus' activeAt: the condition first true
+    fired_at: float | None = None  # first seen firing in ALERTS (for ``resolved``)
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """A firing alert proven delivered through Alertmanager to its severity's receiver.
+
+    ``active_at`` is when Prometheus first saw the condition true, ``fired_at`` when it
+    fired (the ``startsAt`` it sent Alertmanager), ``delivered_at`` when the receiver got
+    it (unix times). A time that could not be read stays None, and so does its lag.
+    """
+
+    name: str
+    severity: str
+    receiver: str
+    path: str
+    labels: Mapping[str, str] = field(hash=False)
+    active_at: float | None
+    fired_at: float | None
+    delivered_at: float
+
+    @property
+    def detection_lag_s(self) -> float | None:
+        """Condition true -> firing (includes the rule's ``for:``)."""
+        if self.active_at is None or self.fired_at is None:
+            return None
+        return self.fired_at - self.active_at
+
+    @property
+    def notification_lag_s(self) -> float | None:
+        """Firing -> delivered at the receiver (Alertmanager's group wait and sending)."""
+        return None if self.fired_at is None else self.delivered_at - self.fired_at
+
+    def describe(self) -> str:
+        def lag(value: float | None) -> str:
+            return "unknown" if value is None else f"{value:.1f}s"
+        return (f"via {self.receiver} at {self.path}: detection lag "
+                f"{lag(self.detection_lag_s)}, notification lag {lag(self.notification_lag_s)}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +161,7 @@ class Observer:
     webhook: WebhookClient
     interval: float = 0.25
     step_s: float = 1.0
-    clock: Clock = field(default_factory=MonotonicClock)
+    clock: Clock = field(default_factory=SystemClock)
     wall: Callable[[], float] = time.time
 
     @classmethod
@@ -101,24 +173,99 @@ class Observer:
     # -- alerts ---------------------------------------------------------------------------
 
     def wait_for_alert(self, name: str, state: AlertState = "firing", *, within: float,
-                       labels: Mapping[str, str] | None = None) -> AlertObservation:
-        """Wait until alert ``name`` (matching ``labels``) is pending, firing or resolved."""
+                       labels: Mapping[str, str] | None = None,
+                       since: float | None = None) -> AlertObservation:
+        """Wait until alert ``name`` (matching ``labels``) is pending, firing or resolved.
+
+        ``resolved`` needs ``since`` (unix time): it holds only once the alert fired at
+        some point after ``since`` and is no longer active; never having fired is not
+        resolved.
+        """
         self.check_alert_names([name])
         started = self.clock.now()
+        if state == "resolved":
+            if since is None:
+                raise ConfigError(f"waiting for {name} to be resolved needs the moment since "
+                                  "which it must have fired")
+            return self._wait_resolved(name, labels, since, within, started)
 
         def probe() -> Probe[AlertObservation]:
             alerts = [a for a in self.prometheus.alerts() if a.name == name and a.matches(labels)]
-            hit = _alert_hit(alerts, state)
+            hit = next((a for a in alerts if a.state == state), None)
             if hit is None:
                 return Probe(done=False, seen=_describe_alerts(alerts, name))
-            resolved = state == "resolved"
             return Probe(done=True, value=AlertObservation(
-                name=name, state=state, labels=dict(labels or {}) if resolved else hit.labels,
-                seen_at=self.wall(), waited_s=self.clock.now() - started,
-                active_at=None if resolved else hit.active_at))
+                name=name, state=state, labels=hit.labels, seen_at=self.wall(),
+                waited_s=self.clock.now() - started, active_at=hit.active_at))
 
         awaited = f"alert {name}{format_labels(labels or {})} to be {state}"
         return self._poll(awaited, within, probe)
+
+    def wait_inactive(self, name: str, *, within: float,
+                      labels: Mapping[str, str] | None = None) -> None:
+        """Wait until no alert ``name`` (matching ``labels``) is pending or firing: a
+        precondition, not a resolve (which needs a firing first: ``wait_for_alert``)."""
+        self.check_alert_names([name])
+
+        def probe() -> Probe[None]:
+            active = [a for a in self.prometheus.alerts() if a.name == name and a.matches(labels)]
+            return Probe(done=not active, seen=_describe_alerts(active, name))
+
+        self._poll(f"alert {name}{format_labels(labels or {})} to be inactive", within, probe)
+
+    def _wait_resolved(self, name: str, labels: Mapping[str, str] | None, since: float,
+                       within: float, started: float) -> AlertObservation:
+        def probe() -> Probe[AlertObservation]:
+            active = [a for a in self.prometheus.alerts() if a.name == name and a.matches(labels)]
+            if active:
+                return Probe(done=False, seen=_describe_alerts(active, name))
+            fired = self._fired(name, labels, since)
+            if not fired:
+                return Probe(done=False, seen=f"{name} never fired since {_iso(since)}: "
+                                              "a resolve without a firing proves nothing")
+            return Probe(done=True, value=AlertObservation(
+                name=name, state="resolved", labels=_alert_labels(fired[0].labels),
+                seen_at=self.wall(), waited_s=self.clock.now() - started,
+                fired_at=fired[0].first_seen))
+
+        awaited = (f"alert {name}{format_labels(labels or {})} to fire and be resolved "
+                   f"(since {_iso(since)})")
+        return self._poll(awaited, within, probe)
+
+    def _fired(self, name: str, labels: Mapping[str, str] | None,
+               since: float) -> list[FiredAlert]:
+        return [f for f in self.fired_alerts(since=since)
+                if f.name == name and _has_labels(f.labels, labels)]
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def wait_for_delivery(self, alert: AlertObservation, *, since: float,
+                          within: float) -> AlertDelivery:
+        """Wait until the firing ``alert`` reached its severity's receiver through
+        Alertmanager (delivered after ``since``); NotReady names the route awaited."""
+        receiver, path = severity_route(alert.severity)
+        labels = _alert_labels(alert.labels)
+        note = self.wait_for_notification(alert.name, status="firing", receiver=receiver,
+                                          path=path, labels=labels, since=since, within=within)
+        active_at = alert.active_at
+        if active_at is None:
+            active_at = self.active_since(alert.name, labels, since)
+        return AlertDelivery(name=alert.name, severity=alert.severity, receiver=receiver,
+                             path=path, labels=labels, active_at=active_at,
+                             fired_at=parse_time(note.starts_at) or alert.fired_at,
+                             delivered_at=note.received_at)
+
+    def active_since(self, name: str, labels: Mapping[str, str] | None,
+                     since: float) -> float | None:
+        """Prometheus' activeAt of the first episode of ``name`` after ``since`` (the value
+        of its ``ALERTS_FOR_STATE`` series, in whole seconds), or None if it kept none."""
+        end = max(self.wall(), since)
+        step = max(self.step_s, (end - since) / 10_000)
+        series = self.prometheus.query_range(f'ALERTS_FOR_STATE{{alertname="{name}"}}',
+                                             since, end, step)
+        starts = [s.points[0][1] for s in series
+                  if s.points and _has_labels(s.labels, labels)]
+        return min(starts) if starts else None
 
     def check_alert_names(self, names: Collection[str]) -> None:
         """ConfigError unless every name is an alerting rule Prometheus has loaded."""
@@ -131,15 +278,17 @@ class Observer:
     # -- notifications ----------------------------------------------------------------------
 
     def wait_for_notification(self, name: str, *, status: str = "firing",
-                              receiver: str | None = None,
+                              receiver: str | None = None, path: str | None = None,
                               labels: Mapping[str, str] | None = None,
                               since: float | None = None, within: float) -> Notification:
-        """Wait until the webhook receiver got ``name`` with ``status`` (after ``since``)."""
+        """Wait until the webhook receiver got ``name`` with ``status`` (after ``since``),
+        from ``receiver`` and on ``path`` when given."""
         self.check_alert_names([name])
 
         def wanted(n: Notification) -> bool:
             return (n.alertname == name and n.status == status
                     and (receiver is None or n.receiver == receiver)
+                    and (path is None or n.path == path)
                     and (since is None or n.received_at >= since)
                     and all(n.labels.get(k) == v for k, v in (labels or {}).items()))
 
@@ -150,7 +299,7 @@ class Observer:
                 return Probe(done=True, value=hits[0])
             return Probe(done=False, seen=_describe_notifications(got))
 
-        where = f" via {receiver}" if receiver else ""
+        where = (f" via {receiver}" if receiver else "") + (f" at {path}" if path else "")
         awaited = f"notification {name}{format_labels(labels or {})} {status}{where}"
         return self._poll(awaited, within, probe)
 
@@ -217,15 +366,13 @@ class Observer:
             raise
 
 
-def _alert_hit(alerts: list[ActiveAlert], state: AlertState) -> ActiveAlert | None:
-    """The matching alert in ``state``; for ``resolved`` a placeholder when none is active."""
-    if state == "resolved":
-        return None if alerts else _RESOLVED
-    return next((a for a in alerts if a.state == state), None)
+def _has_labels(labels: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:
+    return all(labels.get(k) == v for k, v in (wanted or {}).items())
 
 
-_RESOLVED = ActiveAlert(name="", state="resolved", labels={}, annotations={}, active_at=None,
-                        value=math.nan)
+def _alert_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """An alert's own labels, without what the ``ALERTS`` series adds."""
+    return {k: v for k, v in labels.items() if k not in ("alertstate", "__name__")}
 
 
 def _describe_alerts(alerts: list[ActiveAlert], name: str) -> str:

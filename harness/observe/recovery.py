@@ -1,9 +1,14 @@
-"""Recovery time: from a fault's revert to steady state, against the pre-fault baseline.
+"""Recovery time: from a fault's revert to the first moment steady state holds again.
 
-Steady state is what users feel: the client error rate and the client p95 TTFT
-(``llmdrill_client_*`` from the load generator). Capture a baseline before the
-fault with :meth:`SteadyStateSource.steady_state`, revert the fault, note
-``reverted_at`` on the same monotonic clock, then :func:`measure_recovery`.
+:func:`time_to_recover` is the one measurement every drill's ``recovery_s`` goes
+through, whatever its steady-state check reads from the stack (a front-door backend
+UP, every gateway seeing a node healthy, KV released, an alert resolved).
+:func:`measure_recovery` applies it to the client's view against a pre-fault baseline.
+
+For :func:`measure_recovery`, steady state is what users feel: the client error
+rate and the client p95 TTFT (``llmdrill_client_*`` from the load generator).
+Capture a baseline before the fault with :meth:`SteadyStateSource.steady_state`,
+revert the fault, note ``reverted_at`` (wall clock), then :func:`measure_recovery`.
 
 With :class:`PrometheusSteadyState` each reading is a ``rate`` over ``window_s``:
 the measured recovery includes up to one window of lag (errors before the
@@ -14,12 +19,16 @@ floor of 10 s), or pass a source fed by the load generator's own samples.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from harness.errors import DrillFailed, NotReady
-from harness.observe.prom import PrometheusClient
-from harness.waits import Clock, MonotonicClock, Probe, Wait
+from harness.clients.prometheus import PrometheusClient
+from harness.clock import Clock, SystemClock
+from harness.errors import DrillFailed, NotReady, ProbeError
+from harness.waits import Probe, Wait
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,42 +87,81 @@ class PrometheusSteadyState:
                   f' / sum(rate(llmdrill_client_requests_total{{job="{job}"}}[{w}]))')
         ttft = (f'histogram_quantile(0.95, sum by (le) '
                 f'(rate(llmdrill_client_ttft_seconds_bucket{{job="{job}"}}[{w}])))')
-        return SteadyState(error_rate=self._scalar(errors) or 0.0,
-                           ttft_p95_s=self._scalar(ttft))
+        error_rate = self._scalar(errors)
+        if error_rate is None:  # no request counted: an unknown error rate, not zero
+            raise ProbeError(self.prometheus.base_url, errors, "no requests in the window")
+        return SteadyState(error_rate=error_rate, ttft_p95_s=self._scalar(ttft))
 
     def _scalar(self, promql: str) -> float | None:
         values = [s.value for s in self.prometheus.query(promql) if not math.isnan(s.value)]
         return values[0] if values else None
 
 
+@dataclass(frozen=True)
+class Recovered(Generic[T]):
+    """How long a recovery took, and the value the check held with."""
+
+    seconds: float
+    reached: T | None
+
+
+def time_to_recover(check: Callable[[], Probe[T]], *, since: float, within: float,
+                    awaited: str = "steady state", hold: float = 0.0, interval: float = 0.25,
+                    transient: tuple[type[BaseException], ...] = (),
+                    clock: Clock | None = None) -> Recovered[T]:
+    """The project's one measurement of recovery: seconds from ``since`` to the first
+    poll on which ``check`` held (and kept holding for ``hold`` seconds).
+
+    ``since`` is the fault's revert (or the fault's end), a wall-clock timestamp as
+    ``DrillRun.phase`` and the faults' ``observed.reverted_at`` give it; the moment a
+    check held is read from ``clock.wall()`` just before that poll, the hold is timed on
+    ``clock.now()``. A relapse during the hold starts over. ``within`` counts from the
+    call. Raises :class:`NotReady` with the last thing the check saw.
+    """
+    clock = clock or SystemClock()
+    held_from: list[tuple[float, float]] = []  # (now, wall) of the first poll that held
+
+    def probe() -> Probe[Recovered[T]]:
+        now, wall = clock.now(), clock.wall()
+        outcome = check()
+        if not outcome.done:
+            held_from.clear()
+            return Probe(done=False, seen=outcome.seen)
+        held_from[:] = held_from or [(now, wall)]
+        if now - held_from[0][0] < hold:
+            return Probe(done=False, seen=f"held for {now - held_from[0][0]:.1f}s")
+        return Probe(done=True, value=Recovered(max(0.0, held_from[0][1] - since),
+                                                outcome.value))
+
+    result = Wait(within=within, interval=interval, transient=transient, clock=clock).until(
+        awaited, probe)
+    assert result is not None
+    return result
+
+
 def measure_recovery(source: SteadyStateSource, *, baseline: SteadyState, reverted_at: float,
                      within: float, tolerance: Tolerance | None = None, hold: float = 2.0,
                      interval: float = 0.25, clock: Clock | None = None) -> Recovery:
-    """Seconds from ``reverted_at`` until steady state held for ``hold`` seconds.
+    """Seconds from ``reverted_at`` until the client steady state is back within
+    ``tolerance`` of ``baseline`` (and held for ``hold`` seconds): :func:`time_to_recover`
+    over ``source``.
 
-    ``reverted_at`` is a reading of ``clock`` (by default ``time.monotonic``).
+    ``reverted_at`` is a wall-clock timestamp (``time.time()``, or ``clock.wall()``).
     Raises :class:`DrillFailed` with the last reading if it does not recover
     ``within`` seconds of the call.
     """
-    clock = clock or MonotonicClock()
     tolerance = tolerance or Tolerance()
-    first_ok: list[float] = []
 
-    def probe() -> Probe[Recovery]:
-        now, reading = clock.now(), source.steady_state()
-        if not tolerance.holds(reading, baseline):
-            first_ok.clear()
-            return Probe(done=False, seen=f"{reading.describe()} vs baseline {baseline.describe()}")
-        first_ok[:] = first_ok or [now]
-        if now - first_ok[0] < hold:
-            return Probe(done=False, seen=f"within tolerance for {now - first_ok[0]:.1f}s")
-        return Probe(done=True, value=Recovery(max(0.0, first_ok[0] - reverted_at),
-                                               baseline, reading))
+    def within_tolerance() -> Probe[SteadyState]:
+        reading = source.steady_state()
+        return Probe(done=tolerance.holds(reading, baseline), value=reading,
+                     seen=f"{reading.describe()} vs baseline {baseline.describe()}")
 
-    wait = Wait(within=within, interval=interval, transient=(), clock=clock)
     try:
-        result = wait.until("steady state back within tolerance of baseline", probe)
+        recovered = time_to_recover(within_tolerance, since=reverted_at, within=within,
+                                    awaited="steady state back within tolerance of baseline",
+                                    hold=hold, interval=interval, clock=clock)
     except NotReady as exc:
         raise DrillFailed("recovery", str(exc)) from exc
-    assert result is not None
-    return result
+    assert recovered.reached is not None
+    return Recovery(recovered.seconds, baseline, recovered.reached)

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
-from harness.errors import Unreachable
-from harness.observe.metrics import (
+from harness.clients.metrics import (
     HttpMetricsSource,
     MetricsSnapshot,
     MetricsSource,
@@ -28,6 +27,7 @@ from harness.observe.metrics import (
     gateway_sources,
     node_sources,
 )
+from harness.errors import Unreachable
 from harness.topology import Topology
 
 CB_STATES = {0: "closed", 1: "open", 2: "half-open"}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.drill.journal import JOURNAL_DIR
-from harness.stack.runstate import default_home, runs_dir
+from harness.runs import default_home, runs_dir
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,11 +35,6 @@ def newest_run_with_journals(home: Path) -> Path | None:
     return next((p for p in reversed(candidates) if has_journals(p)), None)
 
 
-def _home(args: argparse.Namespace) -> Path:
-    home = getattr(args, "home", None)
-    return Path(home).resolve() if home else default_home()
-
-
 def _no_journals(where: str) -> int:
     print(f"llm-drill report: no drill journals {where}; run `pytest drills/` first",
           file=sys.stderr)
@@ -49,9 +44,10 @@ def _no_journals(where: str) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir: Path | None = args.run_dir
     if run_dir is None:
-        run_dir = newest_run_with_journals(_home(args))
+        home = default_home(getattr(args, "home", None))
+        run_dir = newest_run_with_journals(home)
         if run_dir is None:
-            return _no_journals(f"in any run under {runs_dir(_home(args))}")
+            return _no_journals(f"in any run under {runs_dir(home)}")
     if not has_journals(run_dir):
         return _no_journals(f"in {run_dir / JOURNAL_DIR}")
     return _write(args, run_dir)
@@ -62,11 +58,13 @@ def _write(args: argparse.Namespace, run_dir: Path) -> int:
     from harness.report.html import build_report
     from harness.topology import DEFAULT_STACK_FILE, load_topology
 
-    report = build_report(run_dir, args.out)
+    home = default_home(getattr(args, "home", None))
+    report = build_report(run_dir, args.out, home=home)
     chosen = getattr(args, "stack_file", DEFAULT_STACK_FILE)
     # An explicit --stack-file wins; otherwise the one the run was started with.
     stack_file = chosen if chosen != DEFAULT_STACK_FILE else run_stack_file(run_dir, chosen)
-    runbooks = write_runbooks(run_dir, args.runbooks_dir, load_topology(stack_file))
+    runbooks = write_runbooks(run_dir, args.runbooks_dir, load_topology(stack_file),
+                              home=home)
     print(f"report:   {report}")
     for path in runbooks:
         print(f"runbook:  {path}")

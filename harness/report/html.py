@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,7 +20,10 @@ import jinja2
 from harness.drill.journal import JOURNAL_DIR, RECOVERY_KEY, Journal, read_journals
 from harness.errors import ConfigError
 from harness.files import write_atomic
+from harness.history.queries import RecordedRun
+from harness.render.templates import environment
 from harness.report.plots import DrillPlot, plot_drill
+from harness.report.trend_plots import plot_trend, recorded_by_drill
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_FILE = Path("report") / "index.html"
@@ -38,6 +41,8 @@ class DrillView:
     failed: int
     plot_uri: str | None
     plot_note: str
+    trend_uri: str | None = None
+    trend_note: str = ""
 
     @property
     def recovery_s(self) -> float | None:
@@ -90,29 +95,39 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _anchor(index: int, drill: str) -> str:
+def drill_anchor(index: int, drill: str) -> str:
+    """The report's id for the ``index``-th journal (in ``read_journals`` order)."""
     return f"drill-{index}-" + "".join(c if c.isalnum() else "-" for c in drill)
 
 
-def drill_view(index: int, journal: Journal, plot: Plotter = plot_drill) -> DrillView:
+def drill_view(index: int, journal: Journal, plot: Plotter = plot_drill,
+               trend: DrillPlot | None = None) -> DrillView:
     drawn = plot(journal)
     held = sum(v.ok for v in journal.verdicts)
-    return DrillView(journal=journal, anchor=_anchor(index, journal.drill), held=held,
+    return DrillView(journal=journal, anchor=drill_anchor(index, journal.drill), held=held,
                      failed=len(journal.verdicts) - held,
                      plot_uri=png_data_uri(drawn.png) if drawn.png else None,
-                     plot_note=drawn.note)
+                     plot_note=drawn.note,
+                     trend_uri=png_data_uri(trend.png) if trend and trend.png else None,
+                     trend_note=trend.note if trend else "")
 
 
-def run_view(run_dir: Path, journals: Sequence[Journal], plot: Plotter = plot_drill) -> RunView:
+def run_view(run_dir: Path, journals: Sequence[Journal], plot: Plotter = plot_drill,
+             history: Mapping[str, Sequence[RecordedRun]] | None = None) -> RunView:
+    """The run as the template shows it; with ``history`` (recorded runs by drill), each
+    drill also gets its trend over them."""
+    def trend(drill: str) -> DrillPlot | None:
+        return None if history is None else plot_trend(history.get(drill, ()))
+
     return RunView(run_dir=run_dir, run_ids=tuple(dict.fromkeys(j.run_id for j in journals)),
                    generated_at=iso_time(time.time()),
-                   drills=tuple(drill_view(i, j, plot) for i, j in enumerate(journals)))
+                   drills=tuple(drill_view(i, j, plot, trend(j.drill))
+                                for i, j in enumerate(journals)))
 
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                             undefined=jinja2.StrictUndefined, autoescape=True)
+    env = environment(TEMPLATES_DIR, autoescape=True)  # HTML: journal text is escaped
     env.filters.update(seconds=seconds, iso_time=iso_time)
     env.globals.update(measurement=measurement, since=since)
     return env
@@ -122,13 +137,16 @@ def render_report(view: RunView) -> str:
     return _environment().get_template("report.html.j2").render(run=view)
 
 
-def build_report(run_dir: Path, out: Path | None = None, *, plot: Plotter = plot_drill) -> Path:
-    """Write the report for every journal in ``run_dir``; return its path.
+def build_report(run_dir: Path, out: Path | None = None, *, plot: Plotter = plot_drill,
+                 home: Path | None = None) -> Path:
+    """Write the report for every journal in ``run_dir``; return its path. With ``home``,
+    each drill's trend over its runs recorded in that home's history is drawn too.
 
     Raises :class:`ConfigError` when the run directory holds no journals.
     """
     journals = read_journals(run_dir)
     if not journals:
         raise ConfigError("no drill journals to report on", path=str(run_dir / JOURNAL_DIR))
-    page = render_report(run_view(run_dir, journals, plot))
+    history = recorded_by_drill(home) if home is not None else None
+    page = render_report(run_view(run_dir, journals, plot, history))
     return write_atomic(out or run_dir / REPORT_FILE, page)

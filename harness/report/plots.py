@@ -43,7 +43,7 @@ K = TypeVar("K", bound=Hashable)
 
 @dataclass(frozen=True)
 class DrillPlot:
-    """A drill's plot as PNG bytes, or the note that says why there is none."""
+    """A plot as PNG bytes, or the note that says why there is none."""
 
     png: bytes | None
     note: str = ""
@@ -226,7 +226,7 @@ def timeline_panels(samples: Sequence[TimelineSample], origin: float) -> tuple[P
 
 
 # -- drawing -----------------------------------------------------------------------------
-def _canvas() -> tuple[type[Figure], Callable[[Figure], Any]] | None:
+def canvas() -> tuple[type[Figure], Callable[[Figure], Any]] | None:
     try:
         import matplotlib
     except ImportError:
@@ -239,7 +239,7 @@ def _canvas() -> tuple[type[Figure], Callable[[Figure], Any]] | None:
 
 
 def matplotlib_available() -> bool:
-    return _canvas() is not None
+    return canvas() is not None
 
 
 def _colours(panel: Panel) -> dict[str, str]:
@@ -286,10 +286,10 @@ def _x_range(panels: Sequence[Panel], phases: Sequence[PhaseMark],
 
 def render_png(panels: Sequence[Panel], phases: Sequence[PhaseMark], origin: float) -> bytes:
     """Draw the panels stacked on one time axis; needs matplotlib."""
-    canvas = _canvas()
-    if canvas is None:
+    drawing = canvas()
+    if drawing is None:
         raise ImportError(MISSING_MATPLOTLIB)
-    figure_type, agg = canvas
+    figure_type, agg = drawing
     fig = figure_type(figsize=(12, 0.8 + 2.2 * len(panels)), dpi=90, layout="constrained")
     agg(fig)
     header, *axes = fig.subplots(len(panels) + 1, 1, sharex=True,

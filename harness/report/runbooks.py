@@ -1,8 +1,8 @@
-"""Render one runbook per alert, ``runbooks/<AlertName>.md``, from the topology.
+"""Render one runbook per alert, ``<out_dir>/<AlertName>.md``, from the topology.
 
-The prose lives in ``runbooks/templates/catalogue.yml`` (jinja strings; thresholds
-and windows come from the topology, so a runbook never disagrees with its rule)
-and the page layout in ``runbooks/templates/runbook.md.j2``. The rule's
+The prose lives in ``harness/report/templates/catalogue.yml`` (package data; jinja
+strings: thresholds and windows come from the topology, so a runbook never disagrees
+with its rule) and the page layout in ``harness/report/templates/runbook.md.j2``. The rule's
 expression, severity and ``for:`` are read back from the rendered rules. Drill
 evidence (drill name, detection lag, recovery time), when given, fills the
 "Drill evidence" section.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -19,12 +20,15 @@ import jinja2
 from harness.config import load_yaml
 from harness.errors import ConfigError
 from harness.files import write_atomic
-from harness.observe.rules import ALERT_CATALOGUE, RuleSpec, RuleWindows, render_rules, rule_specs
-from harness.topology import PROJECT_ROOT, Topology
+from harness.render.rules import ALERT_CATALOGUE, RuleSpec, RuleWindows, render_rules, rule_specs
+from harness.render.templates import environment
+from harness.topology import Topology
 
-RUNBOOKS_DIR = PROJECT_ROOT / "runbooks"
-TEMPLATES_DIR = RUNBOOKS_DIR / "templates"
+TEMPLATES_DIR = Path(str(resources.files("harness.report") / "templates"))
 CATALOGUE_FILE = TEMPLATES_DIR / "catalogue.yml"
+#: Where ``render_runbooks`` writes by default: ``runbooks/`` under the working directory
+#: (the repository's committed runbooks when run from a checkout).
+RUNBOOKS_DIR = Path("runbooks")
 
 
 @dataclass(frozen=True)
@@ -43,19 +47,38 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class DrillEvidence:
-    """What one drill measured about an alert."""
+    """What a drill measured about an alert: over one run (from its journal), or over
+    its last ``runs`` recorded runs (from the history: then the lag and recovery are
+    medians, ``detection_lag_p95_s`` the 95th percentile, ``run_at`` the newest run)."""
 
     drill: str
     detection_lag_s: float | None = None
     recovery_s: float | None = None
     run_at: str = ""
     notes: str = ""
+    runs: int = 1
+    detection_lag_p95_s: float | None = None
+    report: str = ""  # the newest run's HTML report, when it exists
+
+
+#: What on-call writes into a runbook lives between these markers and is carried over
+#: when the runbook is rendered again; everything else is generated.
+HAND_WRITTEN_BEGIN = "<!-- hand-written: kept when this runbook is regenerated -->"
+HAND_WRITTEN_END = "<!-- end hand-written -->"
+HAND_WRITTEN_DEFAULT = "_Nothing yet. What on-call learned about this alert goes here._"
+
+
+def hand_written(page: str) -> str | None:
+    """The hand-written block of a rendered runbook, if it has one."""
+    begin = page.find(HAND_WRITTEN_BEGIN)
+    end = page.find(HAND_WRITTEN_END, begin)
+    if begin < 0 or end < 0:
+        return None
+    return page[begin + len(HAND_WRITTEN_BEGIN):end].strip("\n")
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              autoescape=False)  # Markdown, not HTML
+    return environment(TEMPLATES_DIR, autoescape=False)  # Markdown, not HTML
 
 
 def _seconds(value: float | None) -> str:
@@ -81,8 +104,8 @@ def _resolve(env: jinja2.Environment, text: AlertText, context: Mapping[str, obj
 
 
 def render_runbook(topology: Topology, text: AlertText, rules: Sequence[RuleSpec],
-                   evidence: Sequence[DrillEvidence] = ()) -> str:
-    """One runbook page as Markdown."""
+                   evidence: Sequence[DrillEvidence] = (), notes: str | None = None) -> str:
+    """One runbook page as Markdown; ``notes``: its hand-written block (kept as is)."""
     env = _environment()
     context = {"t": topology, "th": topology.thresholds, "w": RuleWindows.from_topology(topology)}
     mine = [r for r in rules if r.alert == text.name]
@@ -92,16 +115,27 @@ def render_runbook(topology: Topology, text: AlertText, rules: Sequence[RuleSpec
         alert=_resolve(env, text, context), exprs=[r.expr for r in mine],
         severity=" / ".join(sorted({r.severity for r in mine})),
         for_s=" / ".join(sorted({f"{r.for_s:g}s" for r in mine})),
-        evidence=list(evidence), seconds=_seconds)
+        evidence=list(evidence), seconds=_seconds, begin=HAND_WRITTEN_BEGIN,
+        end=HAND_WRITTEN_END, notes=notes if notes is not None else HAND_WRITTEN_DEFAULT)
 
 
 def render_runbooks(topology: Topology,
                     evidence: Mapping[str, Sequence[DrillEvidence]] | None = None,
                     out_dir: Path = RUNBOOKS_DIR) -> tuple[Path, ...]:
-    """Write ``<out_dir>/<AlertName>.md`` for every alert (atomically); return the paths."""
+    """Write ``<out_dir>/<AlertName>.md`` for every alert (atomically); return the paths.
+    A page already there keeps its hand-written block."""
     rules = rule_specs(render_rules(topology))
     written = []
     for text in load_catalogue().alerts:
-        page = render_runbook(topology, text, rules, (evidence or {}).get(text.name, ()))
-        written.append(write_atomic(out_dir / f"{text.name}.md", page))
+        path = out_dir / f"{text.name}.md"
+        page = render_runbook(topology, text, rules, (evidence or {}).get(text.name, ()),
+                              notes=_kept_notes(path))
+        written.append(write_atomic(path, page))
     return tuple(written)
+
+
+def _kept_notes(path: Path) -> str | None:
+    try:
+        return hand_written(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None

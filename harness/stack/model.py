@@ -2,7 +2,9 @@
 
 No weights are downloaded: a byte-level BPE tokenizer is trained on a few lines
 of text and a small Llama configuration is initialised at random. A second
-revision (different seed and width of the MLP) serves as the canary model.
+revision serves as the canary: ``canary`` is the stable weights under a new revision (it
+answers the same prompts the same way, greedily), ``canary-wrong`` is built from other
+weights (another seed and MLP width), the revision a rollout must catch.
 The build is keyed by its recipe, so a changed recipe builds a new directory.
 """
 
@@ -44,6 +46,9 @@ class ModelRecipe:
     num_heads: int = 1  # head size 64: one the CPU attention supports
     num_kv_heads: int = 1
     max_positions: int = 2048
+    #: Tied input and output embeddings make a tiny random model echo the prompt's last
+    #: token whatever its other weights; untied, its greedy answers are its own.
+    tie_embeddings: bool = True
 
     def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
@@ -51,8 +56,10 @@ class ModelRecipe:
 
 
 STABLE = ModelRecipe()
-CANARY = ModelRecipe(revision="canary", seed=4321, intermediate_size=192)
-RECIPES = {r.revision: r for r in (STABLE, CANARY)}
+CANARY = ModelRecipe(revision="canary")
+WRONG_CANARY = ModelRecipe(revision="canary-wrong", seed=4321, intermediate_size=192,
+                           tie_embeddings=False)
+RECIPES = {r.revision: r for r in (STABLE, CANARY, WRONG_CANARY)}
 
 
 def default_cache_dir() -> Path:
@@ -110,7 +117,7 @@ def _build_weights(recipe: ModelRecipe) -> Any:
         intermediate_size=recipe.intermediate_size, num_hidden_layers=recipe.num_layers,
         num_attention_heads=recipe.num_heads, num_key_value_heads=recipe.num_kv_heads,
         max_position_embeddings=recipe.max_positions, bos_token_id=0, eos_token_id=1,
-        pad_token_id=3, dtype="bfloat16", tie_word_embeddings=True,
+        pad_token_id=3, dtype="bfloat16", tie_word_embeddings=recipe.tie_embeddings,
     )
     model: Any = LlamaForCausalLM(config)  # type: ignore[no-untyped-call]  # untyped
     return model.to(torch.bfloat16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,52 +14,98 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import ComponentFailed, HarnessError, NotReady, QueryError, Unreachable
-from harness.observe.prom import PrometheusClient
-from harness.stack import components as comp
-from harness.stack.cgroups import MemoryCgroups
-from harness.stack.model import RECIPES, ensure_model
-from harness.stack.preflight import check_ports_free, find_binary, require_module
-from harness.stack.processes import (
-    COMPONENT_ENV,
-    RUN_ID_ENV,
-    Launch,
-    group_members,
-    kill_all,
-    spawn,
-    terminate,
+from harness.clients.prometheus import PrometheusClient
+from harness.errors import (
+    ComponentFailed,
+    HarnessError,
+    NotReady,
+    QueryError,
+    StackError,
+    Unreachable,
 )
-from harness.stack.readiness import probe_once, wait_ready
-from harness.stack.reaper import WATCHDOG, teardown
-from harness.stack.render import (
+from harness.render.run_configs import (
     remove_scrape_target,
     render_run_configs,
     scrape_instance,
     write_scrape_target,
 )
-from harness.stack.runstate import ProcRecord, RunState, load_state, save_state, scratch_dir
-from harness.stack.runtime import Event, EventSink, Phase, ignore_events
-from harness.topology import Topology
-from harness.waits import Wait
+from harness.render.supervisor import Program, render_supervisord
+from harness.runs import Paths, ProcRecord, RunState, load_state, save_state, scratch_dir
+from harness.stack import components as comp
+from harness.stack.cgroups import MemoryCgroups
+from harness.stack.components import require_known
+from harness.stack.model import RECIPES, ensure_model
+from harness.stack.preflight import check_ports_free, find_binary, require_module
+from harness.stack.process_memory import CgroupMemory
+from harness.stack.processes import (
+    COMPONENT_ENV,
+    RUN_ID_ENV,
+    Launch,
+    group_members,
+    hand_to_reaper,
+    is_zombie,
+    kill_all,
+    live_processes,
+    reap,
+    signal_group,
+    signal_pids,
+    spawn,
+    tagged_processes,
+    terminate,
+)
+from harness.stack.readiness import probe_once, wait_ready
+from harness.stack.reaper import WATCHDOG, teardown
+from harness.stack.runtime import (
+    Capability,
+    Event,
+    EventSink,
+    MemoryControl,
+    Phase,
+    ignore_events,
+)
+from harness.stack.supervisor import (
+    STOPPED_STATES,
+    SUPERVISOR,
+    ProgramInfo,
+    SupervisorClient,
+    main_pidfile,
+    supervisord_config,
+    supervisord_files,
+)
+from harness.topology import RestartPolicy, Topology
+from harness.waits import Probe, Wait
 
 UNLIST_WITHIN_S = 15.0  # discovery applies changes every 5 s, plus a scrape
+SUPERVISED = frozenset({comp.Kind.NODE, comp.Kind.GATEWAY, comp.Kind.FRONT_DOOR})
+SUPERVISOR_UP_WITHIN_S = 20.0
+MAIN_PID_WITHIN_S = 15.0  # the wrapper (a Python process) starts the command
 
 
 class ProcessRuntime:
-    """Starts, watches and stops the stack's components as process groups."""
+    """Starts, watches and stops the stack's components as process groups; memory
+    control where this host lets it create memory cgroups (root, cgroup v1).
+    The contract it keeps is :class:`~harness.stack.runtime.Runtime`'s."""
+
+    name = "process"
 
     def __init__(self, topology: Topology, run_dir: Path, run_id: str, *, stack_file: str,
                  on_event: EventSink = ignore_events, owner_pid: int | None = None,
                  http: httpx.Client | None = None) -> None:
         self.topology = topology
         self.run_id = run_id
-        self.paths = comp.Paths(run_dir)
+        self.paths = Paths(run_dir)
         self.cgroups = MemoryCgroups(run_id)
+        self.supervisor = SupervisorClient(supervisord_files(self.paths, self.run_id).socket)
         self.on_event = on_event
         self.http = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0))
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._specs: dict[str, comp.ComponentSpec] = {}
         self._state = load_state(run_dir) or RunState(run_id, stack_file, owner_pid)
+        self.memory: MemoryControl | None = (
+            CgroupMemory(self.cgroups, self.paths, self._has_cgroup)
+            if self._use_cgroups else None)
+        self.capabilities = frozenset({Capability.PROCESS_CONTROL} | (
+            {Capability.MEMORY_CONTROL} if self.memory is not None else set()))
 
     # -- whole stack -------------------------------------------------------------------
     def up(self) -> None:
@@ -70,6 +117,8 @@ class ProcessRuntime:
                                t.alertmanager.name, *(n.name for n in t.nodes)])
             self._start_phase([g.name for g in t.gateways])
             self._start_phase([t.front_door.name])
+            if t.rollout is not None:  # it drives the gateways: started once they serve
+                self._start_phase([t.rollout.name])
         except BaseException:
             self.down()
             raise
@@ -102,16 +151,24 @@ class ProcessRuntime:
 
     # -- one component ------------------------------------------------------------------
     def start(self, name: str) -> None:
-        spec = self.specs()[name]
+        spec = self._spec(name)
+        if self.is_running(name):
+            raise StackError(f"{name} is already running in run {self.run_id} "
+                             f"(pid {self.pid(name)}): stop it before starting it")
+        if self._supervised(name):
+            self._start_supervised(name, spec)
+            return
         cgroup = self.cgroups.create(name) if spec.memory_cgroup and self._use_cgroups else None
         proc = spawn(Launch(spec.argv, self._env(name, spec), self.paths.run_dir,
                             self.paths.log(name), cgroup))
+        if name in self._procs:  # a previous run of it that nobody stopped through us
+            hand_to_reaper(self._procs[name])
         self._procs[name] = proc
         self._record(name, ProcRecord(proc.pid, time.time(), str(cgroup or "")))
         self._emit(name, Phase.START, 0.0, f"pid {proc.pid}")
 
     def wait_ready(self, name: str, within: float | None = None) -> float:
-        spec = self.specs()[name]
+        spec = self._spec(name)
         began = time.monotonic()
         try:
             wait_ready(spec, self.http, self.topology.model.served_name,
@@ -128,38 +185,56 @@ class ProcessRuntime:
         return elapsed
 
     def signal(self, name: str, sig: signal.Signals) -> None:
-        pid = self.pid(name)
-        if pid is None:
-            raise HarnessError(f"{name} is not running")
-        os.killpg(pid, sig)
+        """Signal the whole group, and any process of the component that left it."""
+        pid = self._require_pid(name)
+        signal_group(self._group(name) or pid, sig)
+        signal_pids(tagged_processes(self.run_id, name), sig)
 
     def kill(self, name: str) -> int | None:
         """SIGKILL the whole group; return the leader's exit status if we own it."""
         pid = self._require_pid(name)
         self._unlist(name)
-        kill_all(pid, self.run_id, name)
+        if self._supervised(name):
+            self._kill_supervised(name, pid)
+        else:
+            kill_all(pid, self.run_id, name)
         return self._forget(name)
 
     def stop(self, name: str, grace_s: float = 10.0) -> int | None:
         """SIGTERM, graceful drain up to ``grace_s``, then SIGKILL."""
         pid = self._require_pid(name)
         self._unlist(name)
-        terminate(pid, self.run_id, name, grace_s)
+        if self._supervised(name):
+            self._stop_supervised(name, pid, grace_s)
+        else:
+            terminate(pid, self.run_id, name, grace_s)
         return self._forget(name)
 
     def pid(self, name: str) -> int | None:
+        """The main process; for a supervised component, its current incarnation's (the
+        command its wrapper runs), None while supervisord has none running."""
+        require_known(self.topology, name)
         record = self._state.components.get(name)
-        return record.pid if record else None
+        if record is None or not self._supervised(name):
+            return record.pid if record else None
+        info = self._program_info(name)
+        return None if info is None or not info.running else self._main_pid(name, info.pid)
+
+    def pids(self, name: str) -> tuple[int, ...]:
+        pid = self.pid(name)
+        if pid is None:
+            return ()
+        return tuple(live_processes(self._group(name) or pid, self.run_id, name))
 
     def is_running(self, name: str) -> bool:
-        return self._death(name) is None and self.pid(name) is not None
+        return self.pid(name) is not None and self._death(name) is None
 
     def healthy(self, name: str) -> bool:
         """Running and passing one readiness probe now (a real completion for nodes)."""
         if not self.is_running(name):
             return False
         try:
-            return probe_once(self.specs()[name], self.http,
+            return probe_once(self._spec(name), self.http,
                               self.topology.model.served_name).done
         except httpx.HTTPError:
             return False
@@ -169,6 +244,7 @@ class ProcessRuntime:
         return proc.poll() if proc else None
 
     def log_tail(self, name: str, lines: int = 20) -> str:
+        require_known(self.topology, name)
         try:
             with self.paths.log(name).open(errors="replace") as handle:
                 return "".join(deque(handle, maxlen=lines)).rstrip()
@@ -176,6 +252,13 @@ class ProcessRuntime:
             return "(no log)"
 
     # -- internals -----------------------------------------------------------------------
+    def _spec(self, name: str) -> comp.ComponentSpec:
+        require_known(self.topology, name)
+        return self.specs()[name]
+
+    def _has_cgroup(self, name: str) -> bool:
+        return self._spec(name).memory_cgroup
+
     @property
     def _use_cgroups(self) -> bool:
         return self.cgroups.available()
@@ -191,6 +274,8 @@ class ProcessRuntime:
                 self.paths.data(data).mkdir(parents=True, exist_ok=True)
         render_run_configs(self.topology, self.paths)
         self._start_watchdog()
+        self._write_supervisord_config()
+        self._start_supervisord()
 
     def _build_specs(self) -> dict[str, comp.ComponentSpec]:
         require_module("vllm", comp.STACK_HINT)
@@ -217,6 +302,137 @@ class ProcessRuntime:
             errors = [exc for f in futures if (exc := f.exception()) is not None]
         if errors:
             raise errors[0]
+
+    # -- the supervisor -------------------------------------------------------------------
+    def _supervised(self, name: str) -> bool:
+        return self._spec(name).kind in SUPERVISED
+
+    def restart_policy(self, name: str) -> RestartPolicy:
+        """The stack file's restart policy for ``name`` (a supervised component)."""
+        kind, restart = self._spec(name).kind, self.topology.restart
+        if kind is comp.Kind.NODE:
+            return restart.nodes
+        if kind is comp.Kind.GATEWAY:
+            return restart.gateways
+        if kind is comp.Kind.FRONT_DOOR:
+            return restart.front_door
+        raise StackError(f"{name} is not supervised: only nodes, gateways and the front "
+                         "door are restarted by the stack")
+
+    def _program(self, priority: int, spec: comp.ComponentSpec) -> Program:
+        wrapper: tuple[str, ...] = (sys.executable, "-m", "harness.stack.groupwrap",
+                                    "--pidfile", str(main_pidfile(self.paths, spec.name)))
+        policy = self.restart_policy(spec.name)
+        if spec.memory_cgroup and self._use_cgroups:
+            wrapper += ("--cgroup", str(self.cgroups.path(spec.name)))
+        if policy.backoff_s > 0:
+            wrapper += ("--backoff-s", f"{policy.backoff_s:g}")
+        env = {**dict(spec.env), RUN_ID_ENV: self.run_id, COMPONENT_ENV: spec.name,
+               "TMPDIR": str(scratch_dir(self.run_id)), "PYTHONUNBUFFERED": "1"}
+        return Program(spec.name, (*wrapper, "--", *spec.argv), tuple(sorted(env.items())),
+                       self.paths.log(spec.name), self.paths.run_dir, policy, priority)
+
+    def _write_supervisord_config(self) -> None:
+        programs = [self._program(i + 1, spec) for i, spec in enumerate(self.specs().values())
+                    if spec.kind in SUPERVISED]
+        main_pidfile(self.paths, "x").parent.mkdir(parents=True, exist_ok=True)
+        supervisord_config(self.paths).write_text(
+            render_supervisord(supervisord_files(self.paths, self.run_id), programs))
+
+    def _start_supervisord(self) -> None:
+        """supervisord is a component of the run: started first, torn down last."""
+        argv = (find_binary(["supervisord"], comp.STACK_HINT), "-n", "-c",
+                str(supervisord_config(self.paths)))
+        proc = spawn(Launch(argv, self._env(SUPERVISOR, None), self.paths.run_dir,
+                            self.paths.log(SUPERVISOR)))
+        self._procs[SUPERVISOR] = proc
+        self._record(SUPERVISOR, ProcRecord(proc.pid, time.time()))
+
+        def up() -> Probe[None]:
+            code = proc.poll()
+            if code is not None:
+                raise ComponentFailed(SUPERVISOR, f"exited with status {code}",
+                                      self.log_tail_of(SUPERVISOR))
+            return Probe(done=self.supervisor.reachable())
+
+        Wait(within=SUPERVISOR_UP_WITHIN_S, interval=0.1).until(
+            f"supervisord to answer on {self.supervisor.socket_path}", up)
+
+    def _start_supervised(self, name: str, spec: comp.ComponentSpec) -> None:
+        cgroup = self.cgroups.create(name) if spec.memory_cgroup and self._use_cgroups else None
+        self._write_supervisord_config()  # the topology may have changed (a variant)
+        self.supervisor.reload(name)
+        main_pidfile(self.paths, name).unlink(missing_ok=True)  # a first start: no backoff
+        self.supervisor.start(name)
+        pid = Wait(within=MAIN_PID_WITHIN_S, interval=0.05).until(
+            f"{name}'s wrapper to start its command", lambda: self._main_pid_probe(name))
+        assert pid is not None  # a done probe carries the pid
+        self._record(name, ProcRecord(pid, time.time(), str(cgroup or "")))
+        self._emit(name, Phase.START, 0.0, f"pid {pid} (supervised)")
+
+    def _main_pid_probe(self, name: str) -> Probe[int]:
+        info = self._program_info(name)
+        if info is not None and info.state in STOPPED_STATES:
+            raise ComponentFailed(name, f"supervisord reports {info.state} "
+                                        f"(exit {info.exit_status})", self.log_tail(name))
+        pid = None if info is None or not info.running else self._main_pid(name, info.pid)
+        return Probe(done=pid is not None, value=pid,
+                     seen=f"supervisord: {info.state if info else 'unreachable'}")
+
+    def _program_info(self, name: str) -> ProgramInfo | None:
+        try:
+            return self.supervisor.info(name)
+        except StackError:
+            return None
+
+    def _main_pid(self, name: str, wrapper: int) -> int | None:
+        """The pid the wrapper wrote, if it is alive in the wrapper's group."""
+        try:
+            pid = int(main_pidfile(self.paths, name).read_text())
+            alive = os.getpgid(pid) == wrapper and not is_zombie(pid)
+        except (OSError, ValueError):
+            return None
+        return pid if alive else None
+
+    def _group(self, name: str) -> int | None:
+        """The process group of a supervised component (its wrapper's pid)."""
+        if not self._supervised(name):
+            return None
+        info = self._program_info(name)
+        return info.pid if info is not None and info.pid > 0 else None
+
+    def _kill_supervised(self, name: str, pid: int) -> None:
+        """Freeze the group, tell supervisord it is stopping (so it is not restarted),
+        then SIGKILL everything of it."""
+        group = self._group(name) or pid
+        signal_group(group, signal.SIGSTOP)
+        self.supervisor.stop(name)
+        kill_all(group, self.run_id, name)
+        self._await_stopped(name)
+
+    def _stop_supervised(self, name: str, pid: int, grace_s: float) -> None:
+        """supervisord's stop (SIGTERM to the group, no restart); SIGKILL past ``grace_s``."""
+        group = self._group(name) or pid
+        self.supervisor.stop(name)
+        with contextlib.suppress(NotReady):
+            Wait(within=grace_s, interval=0.1).until_true(
+                f"{name} to exit after SIGTERM",
+                lambda: not live_processes(group, self.run_id, name))
+        kill_all(group, self.run_id, name)
+        self._await_stopped(name)
+
+    def _await_stopped(self, name: str) -> None:
+        Wait(within=MAIN_PID_WITHIN_S, interval=0.05).until(
+            f"supervisord to report {name} stopped", lambda: Probe(
+                done=(info := self._program_info(name)) is None
+                or info.state in STOPPED_STATES, seen=str(self._program_info(name))))
+
+    def log_tail_of(self, label: str, lines: int = 20) -> str:
+        try:
+            with self.paths.log(label).open(errors="replace") as handle:
+                return "".join(deque(handle, maxlen=lines)).rstrip()
+        except OSError:
+            return "(no log)"
 
     def _populate_proxies(self) -> None:
         t = self.topology
@@ -252,7 +468,7 @@ class ProcessRuntime:
     def _require_pid(self, name: str) -> int:
         pid = self.pid(name)
         if pid is None:
-            raise HarnessError(f"{name} is not running in run {self.run_id}")
+            raise StackError(f"{name} is not running in run {self.run_id}")
         return pid
 
     def _on_demand(self, name: str) -> bool:
@@ -290,14 +506,15 @@ class ProcessRuntime:
 
     def _reap_popen(self, name: str) -> int | None:
         proc = self._procs.pop(name, None)
-        if proc is None:
-            return None
-        try:
-            return proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return None
+        return None if proc is None else reap(proc, within=5)
 
     def _death(self, name: str) -> str | None:
+        if self._supervised(name):
+            info = self._program_info(name)
+            if info is None:
+                return "supervisord is unreachable"
+            return (f"supervisord reports {info.state} (exit {info.exit_status})"
+                    if info.state in STOPPED_STATES else None)
         proc = self._procs.get(name)
         if proc is None:  # started by another process (`llm-drill up`): look at its group
             pid = self.pid(name)

@@ -4,6 +4,11 @@ vLLM's API server forks ``VLLM::EngineCore`` and ``VLLM::Worker``; killing only 
 server orphans them. Every component therefore runs as the leader of its own
 session, is tagged with ``LLM_DRILL_RUN_ID`` in its environment, and is stopped by
 signalling the whole group, then anything still tagged.
+
+Every ``Popen`` started here is waited for: :func:`reap` waits a bounded time and, if
+the process still runs (a SIGKILLed vLLM can spend tens of seconds in the kernel's exit),
+hands it to a reaper thread that waits for it. A ``Popen`` dropped while its process
+runs raises ``ResourceWarning`` when collected and leaves a zombie.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +51,24 @@ def spawn(launch: Launch) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=launch.cwd,
                                 env=dict(launch.env), start_new_session=True)
+
+
+def reap(proc: subprocess.Popen[bytes], within: float) -> int | None:
+    """Wait up to ``within`` seconds for ``proc``; its exit status, or None when it still
+    runs, in which case a reaper thread waits for it (see :func:`hand_to_reaper`)."""
+    try:
+        return proc.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        hand_to_reaper(proc)
+        return None
+
+
+def hand_to_reaper(proc: subprocess.Popen[bytes]) -> None:
+    """Let a daemon thread wait for ``proc``: it keeps the Popen until the process exits,
+    then collects its status, so no ResourceWarning and no zombie whoever drops it."""
+    if proc.poll() is None:
+        threading.Thread(target=proc.wait, name=f"llm-drill-reap-{proc.pid}",
+                         daemon=True).start()
 
 
 def _pids() -> Iterable[int]:
@@ -113,7 +137,7 @@ def signal_group(pgid: int, sig: signal.Signals) -> bool:
 def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
     """SIGTERM the group, wait up to ``grace_s``, then SIGKILL whatever is left."""
     def remaining() -> list[int]:
-        return _remaining(pgid, run_id, component)
+        return live_processes(pgid, run_id, component)
 
     signal_group(pgid, signal.SIGTERM)
     signal_pids(tagged_processes(run_id, component), signal.SIGTERM)
@@ -127,7 +151,7 @@ def terminate(pgid: int, run_id: str, component: str, grace_s: float) -> None:
 def kill_all(pgid: int, run_id: str, component: str, within: float = 30.0) -> None:
     """SIGKILL the group and every process tagged with the component, and wait."""
     def probe() -> Probe[None]:
-        left = _remaining(pgid, run_id, component)
+        left = live_processes(pgid, run_id, component)
         signal_group(pgid, signal.SIGKILL)
         signal_pids(left, signal.SIGKILL)
         return Probe(done=not left, seen=f"still alive: {left}")
@@ -135,6 +159,6 @@ def kill_all(pgid: int, run_id: str, component: str, within: float = 30.0) -> No
     Wait(within=within, interval=0.05).until(f"{component} to die after SIGKILL", probe)
 
 
-def _remaining(pgid: int, run_id: str, component: str) -> list[int]:
+def live_processes(pgid: int, run_id: str, component: str) -> list[int]:
     """Live processes of the component: its group, and any tagged one that left it."""
     return sorted(set(group_members(pgid)) | set(tagged_processes(run_id, component)))

@@ -8,6 +8,7 @@ disappears, the watchdog tears the run down.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -16,9 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import StackError
+from harness.runs import Paths, RunState, load_state, runs_dir, save_state, scratch_dir
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.processes import is_zombie, signal_pids, tagged_processes, terminate
-from harness.stack.runstate import RunState, load_state, runs_dir, save_state, scratch_dir
+from harness.stack.supervisor import SUPERVISOR, SupervisorClient, supervisord_files
 
 WATCHDOG = "watchdog"
 
@@ -45,14 +48,28 @@ def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
     state = load_state(run_dir)
     if state is None:
         return Residue((), ())
+    _stop_supervised(run_dir, state)
     for name in stop_order(state):
-        if name != WATCHDOG:
+        if name not in (WATCHDOG, SUPERVISOR):
             terminate(state.components[name].pid, state.run_id, name, grace_s)
+    if SUPERVISOR in state.components:  # last: nothing it supervises may be restarted
+        terminate(state.components[SUPERVISOR].pid, state.run_id, SUPERVISOR, grace_s)
     _sweep(state.run_id)
     MemoryCgroups(state.run_id).remove()
     save_state(run_dir, RunState(state.run_id, state.stack_file, None, {}))
     shutil.rmtree(scratch_dir(state.run_id), ignore_errors=True)
     return residue(state.run_id)
+
+
+def _stop_supervised(run_dir: Path, state: RunState) -> None:
+    """Have supervisord stop its programs (newest first, whole groups, no restarts);
+    when it cannot, the terminate-and-sweep that follows still gets every process."""
+    if SUPERVISOR not in state.components:
+        return
+    files = supervisord_files(Paths(run_dir), state.run_id)
+    client = SupervisorClient(files.socket, timeout_s=90.0)
+    with contextlib.suppress(StackError):
+        client.stop_all()
 
 
 def _sweep(run_id: str) -> None:

@@ -1,21 +1,35 @@
-"""The Stack handle drills and tests hold: URLs by component, and process control."""
+"""The Stack handle drills, faults and tests hold: URLs by component, and control.
+
+Everything a caller needs from the runtime goes through this handle (nobody reaches
+into ``stack.runtime``); what each call promises is the
+:class:`~harness.stack.runtime.Runtime` contract.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from harness.faults.toxiproxy_client import ToxiproxyClient
+from harness.clients.toxiproxy import ToxiproxyClient
+from harness.errors import StackError, Unsupported
+from harness.runs import default_home, new_run_id, run_dir_for, set_current
+from harness.stack.components import ComponentSpec, require_known
 from harness.stack.process_runtime import ProcessRuntime
 from harness.stack.reaper import Residue, residue
-from harness.stack.runstate import default_home, new_run_id, run_dir_for, set_current
-from harness.stack.runtime import EventSink, Runtime, ignore_events
+from harness.stack.runtime import (
+    Capability,
+    ComponentMemory,
+    EventSink,
+    Runtime,
+    ignore_events,
+    require,
+)
 from harness.topology import DEFAULT_STACK_FILE, Topology, load_topology
 
 
@@ -84,10 +98,45 @@ class Stack:
     def gateway_names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.topology.gateways)
 
-    # -- process control ----------------------------------------------------------------
+    # -- what the runtime offers ----------------------------------------------------------
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.runtime.capabilities
+
+    def specs(self) -> Mapping[str, ComponentSpec]:
+        return self.runtime.specs()
+
+    def use_topology(self, topology: Topology) -> None:
+        """Components started from now on run from ``topology`` (a new revision of a
+        component, as a deploy would roll out); running ones keep theirs until restarted.
+        Raises :class:`Unsupported` on a runtime that cannot start components."""
+        switch = getattr(self.runtime, "use_topology", None)
+        if switch is None:
+            raise Unsupported("starting components from another topology", self.runtime.name,
+                              "deploying a new revision")
+        switch(topology)
+        self.topology = topology
+
+    # -- reading a component --------------------------------------------------------------
     def pid(self, name: str) -> int | None:
         return self.runtime.pid(name)
 
+    def pids(self, name: str) -> tuple[int, ...]:
+        return self.runtime.pids(name)
+
+    def is_running(self, name: str) -> bool:
+        return self.runtime.is_running(name)
+
+    def healthy(self, name: str) -> bool:
+        return self.runtime.healthy(name)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        return self.runtime.log_tail(name, lines)
+
+    def wait_ready(self, name: str, within: float | None = None) -> float:
+        return self.runtime.wait_ready(name, within)
+
+    # -- process control ----------------------------------------------------------------
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:
         if sig is signal.SIGKILL:
             return self.runtime.kill(name)
@@ -96,11 +145,26 @@ class Stack:
         self.runtime.signal(name, sig)
         return None
 
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Deliver ``sig`` to the component's main process only, as a crash or an outside
+        kill would: recovering from it is the stack's job (its supervisor). Returns the
+        pid signalled."""
+        require(self.runtime, Capability.PROCESS_CONTROL, f"crashing {name} with {sig.name}")
+        pid = self.runtime.pid(name)
+        if pid is None:
+            raise StackError(f"{name} has no main process to signal in run {self.run_id}")
+        os.kill(pid, sig)
+        return pid
+
+    def stop(self, name: str, grace_s: float = 10.0) -> int | None:
+        """SIGTERM, up to ``grace_s`` to drain, then SIGKILL; the exit status if known."""
+        return self.runtime.stop(name, grace_s)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        self.runtime.signal(name, sig)
+
     def start(self, name: str) -> None:
         self.runtime.start(name)
-
-    def wait_ready(self, name: str, within: float | None = None) -> float:
-        return self.runtime.wait_ready(name, within)
 
     def restart(self, name: str, within: float | None = None) -> float:
         """Stop (if running), start, and return seconds from start to ready."""
@@ -109,11 +173,24 @@ class Stack:
         self.runtime.start(name)
         return self.runtime.wait_ready(name, within)
 
-    def is_running(self, name: str) -> bool:
-        return self.runtime.is_running(name)
+    # -- memory control -----------------------------------------------------------------
+    def memory(self, name: str) -> ComponentMemory:
+        """``name``'s memory domain; :class:`Unsupported` when the runtime has no memory
+        control, or none over that component."""
+        require_known(self.topology, name)
+        control = self.runtime.memory
+        if control is None:
+            raise Unsupported(Capability.MEMORY_CONTROL.value, self.runtime.name,
+                              f"controlling {name}'s memory")
+        if not control.controls(name):
+            raise Unsupported(Capability.MEMORY_CONTROL.value, self.runtime.name,
+                              f"controlling {name}'s memory", f"{name} has no memory domain")
+        return ComponentMemory(control, name)
 
-    def log_tail(self, name: str, lines: int = 20) -> str:
-        return self.runtime.log_tail(name, lines)
+    # -- the whole stack ----------------------------------------------------------------
+    def up(self) -> None:
+        """Start every component ready for traffic (a no-op for an attached stack)."""
+        self.runtime.up()
 
     def close(self) -> None:
         self.runtime.close()
@@ -143,7 +220,7 @@ def create_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = N
 
 def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
     """A handle on a stack started earlier (``llm-drill up``) from its run directory."""
-    from harness.stack.runstate import load_state
+    from harness.runs import load_state
 
     state = load_state(run_dir)
     if state is None:
@@ -160,7 +237,7 @@ def running_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = 
     """Bring a stack up for the duration of a ``with`` block; always tear it down."""
     stack = create_stack(stack_file, home=home, on_event=on_event, owned_by_me=True)
     try:
-        stack.runtime.up()
+        stack.up()
         yield stack
     finally:
         stack.down()

@@ -8,7 +8,6 @@ import httpx
 import psutil
 
 from harness.stack.components import ComponentSpec
-from harness.stack.processes import group_members
 from harness.stack.stack import Stack
 
 
@@ -21,9 +20,9 @@ class ComponentStatus:
     rss_bytes: int
 
 
-def group_rss(pgid: int) -> int:
+def total_rss(pids: tuple[int, ...]) -> int:
     total = 0
-    for pid in group_members(pgid):
+    for pid in pids:
         try:
             total += psutil.Process(pid).memory_info().rss
         except psutil.Error:
@@ -41,10 +40,9 @@ def health_of(spec: ComponentSpec, client: httpx.Client) -> str:
 
 
 def stack_status(stack: Stack, client: httpx.Client) -> list[ComponentStatus]:
-    specs: dict[str, ComponentSpec] = stack.runtime.specs()  # type: ignore[attr-defined]
     rows = []
-    for name, spec in specs.items():
+    for name, spec in stack.specs().items():
         pid = stack.pid(name)
         health = health_of(spec, client) if pid else "not running"
-        rows.append(ComponentStatus(name, pid, spec.ports, health, group_rss(pid) if pid else 0))
+        rows.append(ComponentStatus(name, pid, spec.ports, health, total_rss(stack.pids(name))))
     return rows

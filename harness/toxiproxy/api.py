@@ -53,7 +53,7 @@ def error_response(error: ApiError) -> Response:
 def decode_object(body: bytes) -> JsonObject:
     try:
         value = json.loads(body) if body.strip() else None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise BAD_REQUEST_BODY.joined(str(exc)) from None
     if value is None:
         raise BAD_REQUEST_BODY.joined("EOF")
@@ -178,7 +178,7 @@ class Api:
     async def _populate(self, raw: bytes) -> list[Proxy]:
         try:
             items = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BAD_REQUEST_BODY.joined(str(exc)) from None
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise BAD_REQUEST_BODY.joined("expected a JSON array of proxies")

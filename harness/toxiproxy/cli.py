@@ -1,6 +1,8 @@
 """``llm-drill toxiproxy`` / ``python -m harness.toxiproxy``: run the fault proxy.
 
 Flags mirror the real server's ``-host``, ``-port``, ``-config`` and ``-seed``.
+The API token, like the real server's, comes from ``TOXIPROXY_AUTH_TOKEN``
+(required to bind beyond loopback).
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.auth import TOXIPROXY_TOKEN_ENV, token_from_env
+from harness.errors import ConfigError
 from harness.toxiproxy.httpd import Request
 from harness.toxiproxy.server import ToxiproxyServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", "-host", default="127.0.0.1",
-                        help="address the API listens on (default 127.0.0.1)")
+                        help="address the API listens on (default 127.0.0.1; any other "
+                             "needs TOXIPROXY_AUTH_TOKEN)")
     parser.add_argument("--port", "-port", type=int, default=8474,
                         help="port the API listens on (default 8474; 0 = any free port)")
     parser.add_argument("--config", "-config", type=Path, default=None,
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     _raise_fd_limit()
     try:
         return asyncio.run(_main(args))
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         print(f"toxiproxy: cannot start: {exc}", file=sys.stderr)
         return 1
 
@@ -60,7 +65,8 @@ def _raise_fd_limit() -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed) if args.seed is not None else None
-    server = ToxiproxyServer(args.host, args.port, rng=rng)
+    server = ToxiproxyServer(args.host, args.port, rng=rng,
+                             token=token_from_env(TOXIPROXY_TOKEN_ENV))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

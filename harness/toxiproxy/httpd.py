@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from harness.auth import UNAUTHORIZED, authorization_failure
+from harness.toxiproxy.httpscan import chunk_size, is_decimal
 
 MAX_HEAD_LINES = 100
 MAX_BODY = 16 * 1024 * 1024
@@ -35,18 +39,43 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self, keep_alive: bool) -> bytes:
         phrase = http.HTTPStatus(self.status).phrase
         lines = [f"HTTP/1.1 {self.status} {phrase}"]
         if self.status != 204:
             lines += [f"Content-Type: {self.content_type}", f"Content-Length: {len(self.body)}"]
+        lines += [f"{name}: {value}" for name, value in self.headers]
         lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if self.status == 204 else head + self.body
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def auth_failure_response(status: int) -> Response:
+    """401 (with the challenge RFC 9110 asks for) or 403, in Toxiproxy's error shape."""
+    message = "unauthorized" if status == UNAUTHORIZED else "forbidden"
+    body = json.dumps({"error": message, "status": status}).encode()
+    challenge = (("WWW-Authenticate", 'Bearer realm="toxiproxy"'),)
+    return Response(status, body, headers=challenge if status == UNAUTHORIZED else ())
+
+
+def guarded(handler: Handler, token: str | None,
+            open_paths: frozenset[str] = frozenset()) -> Handler:
+    """``handler`` behind a bearer token; ``GET`` of ``open_paths`` stays open."""
+    if token is None:
+        return handler
+
+    async def guard(request: Request) -> Response:
+        if request.method == "GET" and request.path.split("?", 1)[0] in open_paths:
+            return await handler(request)
+        failure = authorization_failure(request.header("authorization"), token)
+        return await handler(request) if failure is None else auth_failure_response(failure)
+
+    return guard
 
 
 class BadRequestError(Exception):
@@ -70,18 +99,33 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str,
     raise BadRequestError("too many header lines")
 
 
+def _chunk_size(line: bytes) -> int:
+    size = chunk_size(line)
+    if size is None:
+        raise BadRequestError(f"malformed chunk size {line[:40]!r}")
+    return size
+
+
+def _content_length(request: Request) -> int:
+    text = request.header("content-length") or "0"
+    if not is_decimal(text):
+        raise BadRequestError(f"malformed content-length {text[:40]!r}")
+    return int(text)
+
+
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
-    while True:
-        size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+    while True:  # ends: every chunk grows the body, which is bounded by MAX_BODY
+        size = _chunk_size(await reader.readline())
         if size == 0:
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            return bytes(body)
+            for _ in range(MAX_HEAD_LINES):
+                if (await reader.readline()) in (b"\r\n", b"\n", b""):
+                    return bytes(body)
+            raise BadRequestError("too many trailer lines")
+        if len(body) + size > MAX_BODY:
+            raise BadRequestError("body too large")
         body += await reader.readexactly(size)
         await reader.readexactly(2)
-        if len(body) > MAX_BODY:
-            raise BadRequestError("body too large")
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -96,7 +140,7 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     if "chunked" in request.header("transfer-encoding").lower():
         body = await _read_chunked(reader)
     else:
-        length = int(request.header("content-length") or 0)
+        length = _content_length(request)
         if length > MAX_BODY:
             raise BadRequestError("body too large")
         body = await reader.readexactly(length) if length else b""

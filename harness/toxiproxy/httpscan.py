@@ -5,6 +5,11 @@ stream chunk by chunk and report *marks* (offsets in the chunk just fed)
 where a message head ends, where an SSE event ends and where a message ends,
 so a toxic can cut, hold or drop the raw bytes at exactly those points.
 Keep-alive connections carry many messages; the scanner restarts after each.
+
+The bytes come from whoever connects, so the scanner never raises and never
+holds more than :data:`MAX_HEAD` bytes: a stream that stops looking like HTTP
+(an oversized head or chunk-size line, a chunk size that is not hex) is passed
+through uninterpreted until the connection closes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import enum
 from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
+MAX_CHUNK_SIZE_DIGITS = 16  # 2**64 - 1 bytes; longer is not a size
+HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 class MarkKind(enum.Enum):
@@ -44,7 +51,7 @@ class Head:
     @property
     def status(self) -> int:
         parts = self.start_line.split(" ")
-        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        return int(parts[1]) if len(parts) > 1 and is_decimal(parts[1]) else 0
 
     @property
     def wants_close(self) -> bool:
@@ -60,6 +67,19 @@ class Mark:
     kind: MarkKind
     offset: int
     head: Head | None = None
+
+
+def is_decimal(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ``'²'``, which ``int`` rejects)."""
+    return text.isascii() and text.isdigit()
+
+
+def chunk_size(line: bytes) -> int | None:
+    """The size on a chunk-size line (extensions ignored); None if it is not hex."""
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or len(digits) > MAX_CHUNK_SIZE_DIGITS or not HEX_DIGITS.issuperset(digits):
+        return None
+    return int(digits, 16)
 
 
 def parse_head(raw: bytes) -> Head:
@@ -169,14 +189,18 @@ class MessageScanner:
         newline = data.find(b"\n", pos)
         if newline < 0:
             self._buf += data[pos:]
+            if len(self._buf) > MAX_HEAD:
+                self._stop_interpreting()
             return len(data)
         line, self._buf = (self._buf + data[pos:newline]).strip(), b""
         if self._state is _State.TRAILER:
             if not line:
                 self._message_end(newline + 1, marks)
             return newline + 1
-        size = int(line.split(b";", 1)[0] or b"0", 16)
-        if size == 0:
+        size = chunk_size(line)
+        if size is None:
+            self._stop_interpreting()
+        elif size == 0:
             self._state = _State.TRAILER
         else:
             self._state, self._remaining = _State.CHUNK_DATA, size
@@ -186,10 +210,10 @@ class MessageScanner:
         joined = self._buf + data[pos:]
         end = joined.find(b"\r\n\r\n")
         if end < 0:
-            too_long = len(joined) > MAX_HEAD
-            if too_long:
-                self._state = _State.UNTIL_CLOSE  # not HTTP: stop interpreting
-            self._buf = b"" if too_long else joined
+            if len(joined) > MAX_HEAD:
+                self._stop_interpreting()
+            else:
+                self._buf = joined
             return len(data)
         head = parse_head(joined[:end])
         offset = pos + end + 4 - len(self._buf)
@@ -206,12 +230,16 @@ class MessageScanner:
         status = 0 if self._requests else head.status
         if chunked:
             self._state = _State.CHUNK_SIZE
-        elif length.isdigit() and int(length) > 0:
+        elif is_decimal(length) and int(length) > 0:
             self._state, self._remaining = _State.LENGTH, int(length)
         elif self._requests or length == "0" or status < 200 or status in (204, 304):
             self._message_end(offset, marks)
         else:
             self._state = _State.UNTIL_CLOSE
+
+    def _stop_interpreting(self) -> None:
+        """Not HTTP (any more): pass the rest of the connection through unscanned."""
+        self._state, self._buf, self._count_events = _State.UNTIL_CLOSE, b"", False
 
     def _body(self, data: bytes, start: int, end: int, marks: list[Mark]) -> None:
         if self._count_events:

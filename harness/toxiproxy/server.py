@@ -8,6 +8,11 @@
 * ``python -m harness.toxiproxy --host 127.0.0.1 --port 8474`` (or
   ``llm-drill toxiproxy``) as a process; it prints ``listening on URL`` once
   the API is up.
+
+The API binds loopback by default. ``token=`` (the process reads
+``TOXIPROXY_AUTH_TOKEN``) makes every request but ``GET /metrics`` carry
+``Authorization: Bearer <token>``; binding any other address without one is
+refused with :class:`~harness.errors.ConfigError` (see :mod:`harness.auth`).
 """
 
 from __future__ import annotations
@@ -18,27 +23,33 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from harness.errors import ComponentFailed, NotReady
+from harness.auth import TOXIPROXY_TOKEN_ENV, bind_refusal
+from harness.errors import ComponentFailed, ConfigError, NotReady
 from harness.toxiproxy.api import Api
 from harness.toxiproxy.connection import READ_BUFFER_SIZE
-from harness.toxiproxy.httpd import HttpServer
+from harness.toxiproxy.httpd import HttpServer, guarded
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+# Prometheus scrapes these without credentials: counters only, no state changes.
+OPEN_PATHS = frozenset({"/metrics"})
 
 
 class ToxiproxyServer:
     """The API server and its proxies, bound to the running event loop."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8474, *,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, token: str | None = None) -> None:
+        refusal = bind_refusal("the fault proxy API", host, token, TOXIPROXY_TOKEN_ENV)
+        if refusal is not None:
+            raise ConfigError(refusal, field="host")
         self.host = host
         self.port = port
         self.rng = rng if rng is not None else random.Random()
         # One read buffer per loop: reads are consumed before the next one.
         self._buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         self.api = Api(self.rng, self._buffer)
-        self._http = HttpServer(self.api.handle)
+        self._http = HttpServer(guarded(self.api.handle, token, OPEN_PATHS))
 
     @property
     def url(self) -> str:
@@ -56,10 +67,10 @@ class ToxiproxyServer:
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8474, *,
-                rng: random.Random | None = None,
+                rng: random.Random | None = None, token: str | None = None,
                 on_ready: Callable[[ToxiproxyServer], None] | None = None) -> None:
     """Run a server until this coroutine is cancelled."""
-    server = ToxiproxyServer(host, port, rng=rng)
+    server = ToxiproxyServer(host, port, rng=rng, token=token)
     await server.start()
     try:
         if on_ready is not None:
@@ -73,8 +84,8 @@ class ServerThread:
     """A :class:`ToxiproxyServer` on its own event loop in a daemon thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 rng: random.Random | None = None) -> None:
-        self._server = ToxiproxyServer(host, port, rng=rng)
+                 rng: random.Random | None = None, token: str | None = None) -> None:
+        self._server = ToxiproxyServer(host, port, rng=rng, token=token)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None

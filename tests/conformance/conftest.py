@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness.faults.toxiproxy_client import Proxy, ProxySpec, ToxiproxyClient
+from harness.clients.toxiproxy import Proxy, ProxySpec, ToxiproxyClient
 from harness.toxiproxy import ServerThread
 from tests.conformance.upstreams import (
     HttpUpstream,

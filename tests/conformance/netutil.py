@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from harness.faults.toxiproxy_client import Proxy
+from harness.clients.toxiproxy import Proxy
 
 IO_TIMEOUT_S = 5.0
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from harness.faults.toxiproxy_client import Proxy
+from harness.clients.toxiproxy import Proxy
 from tests.conformance.upstreams import Upstreams
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness.faults.toxiproxy_client import Proxy, ToxicSpec, ToxiproxyClient
+from harness.clients.toxiproxy import Proxy, ToxicSpec, ToxiproxyClient
 from harness.waits import Probe, Wait
 from tests.conformance.netutil import connect, recv_exactly
 from tests.conformance.test_metrics import sample

@@ -47,3 +47,25 @@ def test_request_without_body_ends_at_its_head() -> None:
         (MarkKind.HEAD_END, len(request)), (MarkKind.MESSAGE_END, len(request)),
         (MarkKind.HEAD_END, len(request) + len(post) - 4),
         (MarkKind.MESSAGE_END, len(request) + len(post))]
+
+
+# Regressions found by tests/conformance/test_fuzz.py: each used to raise ValueError
+# inside the toxic's pipe task or, for the chunk-size line, buffered without bound.
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+
+
+def test_a_chunk_size_that_is_not_hex_stops_interpreting() -> None:
+    for size_line in (b"zz\r\n", b"\xb2\r\n", b"-5\r\n", b"+5\r\n", b"1" * 17 + b"\r\n"):
+        scanner = MessageScanner(requests=False)
+        marks = scanner.feed(SSE_HEAD + size_line + b"data: 1\n\n")
+        assert [m.kind for m in marks] == [MarkKind.HEAD_END], size_line
+        assert scanner.feed(b"data: 2\n\n0\r\n\r\n") == []  # passed through, unscanned
+
+
+def test_non_ascii_digits_are_not_lengths_or_statuses() -> None:
+    marks = MessageScanner(requests=True).feed(
+        b"POST / HTTP/1.1\r\ncontent-length: \xb2\r\n\r\n")
+    assert [m.kind for m in marks] == [MarkKind.HEAD_END, MarkKind.MESSAGE_END]
+    head_end = MessageScanner(requests=False).feed(b"HTTP/1.1 \xb2\xb2\xb2 X\r\n\r\n")[0]
+    assert head_end.head is not None and head_end.head.status == 0

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.faults.toxiproxy_client import Proxy, ToxicSpec, ToxiproxyClient
+from harness.clients.toxiproxy import Proxy, ToxicSpec, ToxiproxyClient
 from harness.waits import Probe, Wait
 from tests.conformance.netutil import connect, recv_until_closed, round_trip
 

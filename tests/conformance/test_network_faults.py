@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.clients.toxiproxy import Proxy, ToxiproxyClient
 from harness.errors import ConfigError, FaultApplyError
 from harness.faults.network import (
     NETWORK_FAULTS,
@@ -23,7 +24,6 @@ from harness.faults.network import (
     Timeout,
     ToxicFault,
 )
-from harness.faults.toxiproxy_client import Proxy, ToxiproxyClient
 from tests.conformance.netutil import connect, round_trip
 
 MakeProxy = Callable[..., Proxy]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.faults.toxiproxy_client import Proxy, ToxicSpec, ToxiproxyClient
+from harness.clients.toxiproxy import Proxy, ToxicSpec, ToxiproxyClient
 from harness.waits import Wait
 from tests.conformance.netutil import (
     connect,
@@ -137,7 +137,7 @@ def test_slicer_splits_data(client: ToxiproxyClient, make_proxy: MakeProxy) -> N
     payload = bytes(range(200))
     with connect(proxy) as sock:
         sock.sendall(payload)
-        reads = []
+        reads: list[bytes] = []
         while sum(map(len, reads)) < len(payload):
             reads.append(sock.recv(65536))
             assert reads[-1], "closed early"

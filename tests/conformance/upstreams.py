@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -169,7 +170,7 @@ class Upstreams:
         servers = []
         for name, handler in self._handlers.items():
             server = await asyncio.start_server(
-                lambda r, w, h=handler: _guarded(h, r, w), "127.0.0.1", 0)
+                functools.partial(_guarded, handler), "127.0.0.1", 0)
             self._ports[name] = server.sockets[0].getsockname()[1]
             servers.append(server)
         self._ready.set_result(None)

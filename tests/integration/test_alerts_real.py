@@ -44,7 +44,7 @@ def test_node_kill_fires_notifies_and_resolves_node_down(
     node = stack.topology.nodes[-1].name
     labels = {"node": node}
     for_s = for_seconds(stack.topology, "NodeDown")
-    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    observer.wait_inactive("NodeDown", within=SLACK_S, labels=labels)
     since = time.time()
     try:
         stack.kill(node)
@@ -66,7 +66,8 @@ def test_node_kill_fires_notifies_and_resolves_node_down(
     record_property("node_down_detection_lag_s", round(lag, 3))
     assert firing.labels["severity"] == "critical"
     assert note.labels["node"] == node
-    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels,
+                            since=since)
     observer.wait_for_notification("NodeDown", status="resolved", labels=labels, since=since,
                                    within=SLACK_S + stack.topology.alertmanager.group_interval_s)
     fired = observer.assert_no_unexpected_alerts(allowed=ALLOWED, since=since)
@@ -82,7 +83,7 @@ def test_a_hung_node_is_down_only_after_node_hung(
     for_s = for_seconds(stack.topology, "NodeDown")
     timed_out = thresholds.for_long_s + 2
     no_scrape_answered = f'max_over_time(up{{job="vllm",node="{node}"}}[{timed_out}s]) == 0'
-    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    observer.wait_inactive("NodeDown", within=SLACK_S, labels=labels)
     with PauseProcess(stack, node) as pause:
         observer.wait_until(no_scrape_answered, within=timed_out + SLACK_S)
         early = [a for a in observer.prometheus.alerts()
@@ -90,10 +91,13 @@ def test_a_hung_node_is_down_only_after_node_hung(
         assert not early, f"NodeDown after {timed_out}s of timed-out scrapes: {early}"
         firing = observer.wait_for_alert("NodeDown", "firing", labels=labels,
                                          within=thresholds.node_hung_s + for_s + SLACK_S)
-    hung_s = firing.seen_at - (pause.observed.applied_at or 0.0)
+    paused_at = pause.observed.applied_at
+    assert paused_at is not None, "the pause was never applied"
+    hung_s = firing.seen_at - paused_at
     print(f"\nNodeDown {node} (SIGSTOP): quiet after {timed_out}s of timed-out scrapes, "
           f"firing after {hung_s:.1f}s (node_hung_s {thresholds.node_hung_s})")
     record_property("hung_node_down_after_s", round(hung_s, 3))
     assert hung_s >= thresholds.node_hung_s
-    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels)
+    observer.wait_for_alert("NodeDown", "resolved", within=SLACK_S, labels=labels,
+                            since=paused_at)
     stack.wait_ready(node)  # the resumed node serves a real completion again

@@ -124,9 +124,16 @@ def test_proxy_disabled_refuses_then_serves(stack: Stack, proxied: str) -> None:
     _still_completes(stack, proxied)
 
 
+# What a client meets at a SIGKILLed node: usually a refused connection; on a loaded
+# host the supervisor's new incarnation may already hold the port and reset a
+# connection it is not ready to serve (a fresh-clone CI run saw ECONNRESET). Either way
+# the killed node answered nothing.
+NODE_GONE = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+
+
 def test_kill_then_restart_node(stack: Stack) -> None:
     fault = KillProcess(stack, "node2")
-    with fault, pytest.raises(httpx.ConnectError):
+    with fault, pytest.raises(NODE_GONE):
         _complete(stack, stack.node_url("node2"))
     if fault.observed.exit_status is not None:  # known when this session started the node
         assert fault.observed.exit_status == -9
@@ -152,5 +159,6 @@ def test_oom_kill_is_reported_by_the_kernel_and_node_comes_back(stack: Stack) ->
         kill = fault.observed.kill
         assert kill is not None and kill.oom_kills >= 1
         assert kill.victim_name.startswith(("VLLM", "python"))
+        assert fault.observed.victim_was_the_node, (kill.victim_pid, fault.observed.node_pids)
     assert fault.observed.ready_after_s is not None
     _still_completes(stack, stack.node_url("node2"))

@@ -56,11 +56,18 @@ def test_streamed_completion_through_front_door_shows_in_prometheus(stack: Stack
 
 
 def test_every_component_runs_in_its_own_group(stack: Stack) -> None:
+    """Each supervised component's group is led by its group wrapper (supervisord's
+    process for it), with the component's main process in it; no two share a group."""
+    groups = {}
     for name in (*stack.node_names, *stack.gateway_names, stack.topology.front_door.name):
         pid = stack.pid(name)
         assert pid is not None and stack.is_running(name), name
-        assert os.getpgid(pid) == pid, f"{name} does not lead its own process group"
-        assert pid in group_members(pid)
+        group = os.getpgid(pid)
+        leader = Path(f"/proc/{group}/cmdline").read_bytes().split(b"\0")
+        assert b"harness.stack.groupwrap" in leader, f"{name}'s group is not its wrapper's"
+        assert pid in group_members(group)
+        groups[name] = group
+    assert len(set(groups.values())) == len(groups), groups
 
 
 def _small_topology(tmp_path: Path) -> Path:

@@ -16,13 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.observe.rules import (
+from harness.auth import WEBHOOK_TOKEN_ENV
+from harness.render.rules import (
     ALERT_CATALOGUE,
     render_alertmanager,
     render_rules,
     rule_specs,
     write_rules,
 )
+from harness.render.run_configs import WEBHOOK_TOKEN_FILE, render_run_configs
+from harness.runs import Paths
 from harness.topology import Topology, load_topology
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -137,3 +140,47 @@ def test_alertmanager_routes_each_severity_to_the_webhook(topology: Topology) ->
     assert route["group_wait"] == f"{topology.alertmanager.group_wait_s}s"
     assert route["repeat_interval"] == f"{topology.alertmanager.repeat_interval_s}s"
     assert {"alertname", "node"} <= set(route["group_by"])
+
+
+def test_drills_await_delivery_on_the_route_alertmanager_is_given(topology: Topology) -> None:
+    """observe.alerts.severity_route (what drills await) agrees with the rendered routes."""
+    from harness.observe.alerts import DEFAULT_ROUTE, severity_route
+    from harness.render.rules import SEVERITIES
+
+    doc = yaml.safe_load(render_alertmanager(topology))
+    urls = {r["name"]: r["webhook_configs"][0]["url"] for r in doc["receivers"]}
+    routed = {r["matchers"][0]: r["receiver"] for r in doc["route"]["routes"]}
+    for severity in SEVERITIES:
+        receiver, path = severity_route(severity)
+        assert routed[f'severity="{severity}"'] == receiver
+        assert urls[receiver] == f"{topology.webhook_url}{path}"
+    receiver, path = severity_route("")
+    assert doc["route"]["receiver"] == receiver == f"harness-{DEFAULT_ROUTE}"
+    assert urls[receiver] == f"{topology.webhook_url}{path}"
+
+
+def test_a_run_with_a_webhook_token_sends_it_from_a_private_file(
+        topology: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WEBHOOK_TOKEN_ENV, "s3cret")
+    paths = Paths(tmp_path)
+    render_run_configs(topology, paths)
+    config = paths.config("alertmanager.yml").read_text()
+    assert "s3cret" not in config
+    token_file = paths.config(WEBHOOK_TOKEN_FILE)
+    assert token_file.read_text() == "s3cret"
+    assert token_file.stat().st_mode & 0o077 == 0
+    hooks = [h for r in yaml.safe_load(config)["receivers"] for h in r["webhook_configs"]]
+    assert hooks and all(h["http_config"]["authorization"] == {
+        "type": "Bearer", "credentials_file": str(token_file)} for h in hooks)
+    if AMTOOL is not None:
+        result = _run(str(AMTOOL), "check-config", str(paths.config("alertmanager.yml")))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_a_token_no_credentials_are_configured(
+        topology: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WEBHOOK_TOKEN_ENV, raising=False)
+    paths = Paths(tmp_path)
+    render_run_configs(topology, paths)
+    assert "http_config" not in paths.config("alertmanager.yml").read_text()
+    assert not paths.config(WEBHOOK_TOKEN_FILE).exists()

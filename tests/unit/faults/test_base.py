@@ -1,4 +1,4 @@
-"""FaultBase: revert always runs; an unverified apply raises FaultApplyError."""
+"""FaultBase: revert always runs; an unverified apply is Inconclusive (a FaultApplyError)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.errors import FaultApplyError, FaultRevertError
+from harness.errors import FaultApplyError, FaultRevertError, FaultUnverified, Inconclusive
 from harness.faults.base import Fault, FaultBase
 
 
@@ -17,6 +17,7 @@ class Recorder(FaultBase):
     log: list[str] = field(default_factory=list)
     fail_apply: bool = False
     applied_ok: bool = True
+    verify_raises: bool = False
     fail_revert: bool = False
     reverted_ok: bool = True
 
@@ -30,6 +31,8 @@ class Recorder(FaultBase):
 
     def _verify_applied(self) -> bool:
         self.log.append("verify")
+        if self.verify_raises:
+            raise OSError("cannot read the proxy's counters")
         return self.applied_ok
 
     def _revert(self) -> None:
@@ -72,6 +75,26 @@ def test_unverified_apply_raises_and_still_reverts() -> None:
     with pytest.raises(FaultApplyError, match="applied but not observed"), fault:
         pytest.fail("the body must not run")
     assert fault.log == ["apply", "verify", "revert"]
+
+
+def test_unverified_apply_makes_the_drill_inconclusive() -> None:
+    with pytest.raises(Inconclusive) as info, Recorder(applied_ok=False):
+        pytest.fail("the body must not run")
+    assert isinstance(info.value, FaultUnverified)
+    assert info.value.what == "recorder"
+
+
+def test_a_verifier_that_cannot_look_is_inconclusive_with_what_it_saw() -> None:
+    fault = Recorder(verify_raises=True)
+    with pytest.raises(FaultUnverified, match="cannot read the proxy's counters"):
+        fault.apply()
+    assert fault.log == ["apply", "verify", "revert"]
+
+
+def test_failing_apply_is_not_inconclusive() -> None:
+    with pytest.raises(FaultApplyError) as info:
+        Recorder(fail_apply=True).apply()
+    assert not isinstance(info.value, Inconclusive)
 
 
 def test_failing_apply_is_wrapped_and_reverted() -> None:

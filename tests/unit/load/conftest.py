@@ -1,16 +1,12 @@
-"""Fixtures for the load generator's unit tests (helpers live in loadfakes.py)."""
+"""Fixtures for the load generator's unit tests (helpers live in loadfakes.py; the
+``clock`` fixture, the shared FakeClock, comes from tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.load import FakeClock
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import FakeServer
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from harness.load import FakeClock, LoadSpec, Requester, RequestResult
+from harness.load import LoadSpec, Requester, RequestResult
 from harness.load.prompts import build_plan
+from tests.fakes import FakeClock
 
 TARGET = "http://127.0.0.1:8000"
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load import CancelPolicy, CancelReason, ClientPolicy, ErrorType, FakeClock, Timeouts
+from harness.load import CancelPolicy, CancelReason, ClientPolicy, ErrorType, Timeouts
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import DONE, FakeServer, content, send_one, spec
 
 
 def cancel(**kwargs: float) -> ClientPolicy:
-    return ClientPolicy(cancel=CancelPolicy(**kwargs))  # type: ignore[arg-type]
+    return ClientPolicy(cancel=CancelPolicy(**kwargs))  # type: ignore[arg-type]  # int|float kwargs
 
 
 @pytest.mark.asyncio
@@ -77,3 +78,25 @@ async def test_cancel_deadline_wins_over_a_later_timeout(server: FakeServer,
     result = await send_one(server, spec(policy=policy), clock)
     assert result.cancelled is CancelReason.SECONDS
     assert result.error is None
+
+
+@pytest.mark.asyncio
+async def test_a_completion_the_stack_aborted_is_an_error_not_an_answer(
+        server: FakeServer, clock: FakeClock) -> None:
+    """vLLM aborting at shutdown (or rejecting while it drains) still answers 200 and ends
+    with [DONE]; its finish_reason says the user got nothing complete."""
+    server.then(server.stream([(0.01, content("a")), (0.01, content("", finish="abort")),
+                               (0.0, DONE)]))
+    result = await send_one(server, spec(), clock)
+    assert result.status == 200 and not result.ok
+    assert result.error is not None and result.error.kind is ErrorType.ABORTED
+    assert result.finish_reason == "abort"
+
+
+@pytest.mark.asyncio
+async def test_a_completion_that_ran_to_its_length_is_an_answer(
+        server: FakeServer, clock: FakeClock) -> None:
+    server.then(server.stream([(0.01, content("a")), (0.01, content("b", finish="length")),
+                               (0.0, DONE)]))
+    result = await send_one(server, spec(), clock)
+    assert result.ok and result.finish_reason == "length"

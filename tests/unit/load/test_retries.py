@@ -8,7 +8,8 @@ import random
 import httpx
 import pytest
 
-from harness.load import ClientPolicy, ErrorType, FakeClock, RetryPolicy, parse_retry_after
+from harness.load import ClientPolicy, ErrorType, RetryPolicy, parse_retry_after
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import FakeServer, content, send_one, spec
 
 

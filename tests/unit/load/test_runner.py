@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import statistics
+import threading
 
 import httpx
 import pytest
@@ -14,7 +16,6 @@ from harness.load import (
     Arrival,
     BackgroundLoad,
     CancelReason,
-    FakeClock,
     LoadRun,
     RequestResult,
     cancel_storm_spec,
@@ -23,7 +24,9 @@ from harness.load import (
     run_load,
     summarize,
 )
+from harness.load.runner import LOAD_THREAD_NICE, prioritise_this_thread
 from harness.waits import Probe, Wait
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import TARGET, FakeServer, spec, sse_http_server
 
 
@@ -217,3 +220,22 @@ def test_background_load_names_an_unreachable_target() -> None:
         pass  # the server is gone: nothing answers on its port any more
     with pytest.raises(Unreachable, match=url.replace(".", r"\.")):
         BackgroundLoad(spec(target=url)).start()
+
+
+def test_the_load_thread_runs_at_a_raised_priority_when_allowed() -> None:
+    """Root may lower a thread's nice value; anyone else keeps the default (no error)."""
+    seen: list[tuple[bool, int]] = []
+
+    def in_a_thread() -> None:
+        allowed = prioritise_this_thread()
+        seen.append((allowed, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    [(allowed, nice)] = seen
+    if os.geteuid() == 0:
+        assert allowed and nice == LOAD_THREAD_NICE
+    else:
+        assert not allowed and nice == os.getpriority(os.PRIO_PROCESS, 0)
+

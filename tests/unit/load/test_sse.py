@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
-from harness.load import ErrorType, FakeClock
-from harness.load.sse import ProtocolViolationError, SSEDecoder, parse_chunk
+from harness.load import ErrorType
+from harness.load.sse import ProtocolViolationError, SSEDecoder, parse_chunk, stream_chunks
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import DONE, FakeServer, content, send_one, spec, usage
 
 
@@ -159,7 +162,7 @@ async def test_error_event_in_stream_takes_its_code(server: FakeServer, clock: F
 ])
 async def test_transport_errors_are_classified(server: FakeServer, clock: FakeClock,
                                                make: object, kind: ErrorType) -> None:
-    server.then(server.raises(make))  # type: ignore[arg-type]
+    server.then(server.raises(make))  # type: ignore[arg-type]  # make: the lambdas above
     result = await send_one(server, spec(), clock)
     assert result.error is not None
     assert result.error.kind is kind
@@ -173,3 +176,24 @@ async def test_events_after_done_are_ignored(server: FakeServer, clock: FakeCloc
     result = await send_one(server, spec(), clock)
     assert result.ok
     assert result.chunks == 1
+
+
+def test_stream_chunks_stamps_each_chunk_with_its_reads_arrival() -> None:
+    clock = FakeClock(start=0.0)
+
+    def reads() -> Iterator[bytes]:
+        clock.advance(0.5)
+        yield b'data: {"choices": [{"text": "a"}]}\n\ndata: {"choices": [{"te'
+        clock.advance(0.25)
+        yield b'xt": "b"}]}\n\ndata: {"choices": [], "usage": {"completion_tokens": 2}}\n\n'
+        yield b"data: [DONE]\n\n"
+        raise AssertionError("read past [DONE]")
+
+    timed = list(stream_chunks(reads(), clock.now))
+    assert [(t.at, t.chunk.text, t.chunk.completion_tokens) for t in timed] == [
+        (0.5, "a", None), (0.75, "b", None), (0.75, "", 2)]
+
+
+def test_stream_chunks_rejects_a_payload_that_is_not_a_chunk() -> None:
+    with pytest.raises(ProtocolViolationError):
+        list(stream_chunks([b"data: <html>\n\n"], lambda: 0.0))

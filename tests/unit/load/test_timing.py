@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from harness.load import Api, FakeClock
+from harness.load import Api
+from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import DONE, FakeServer, content, send_one, spec, usage
 
 

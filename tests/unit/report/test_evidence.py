@@ -12,9 +12,12 @@ from harness.report.evidence import (
     run_stack_file,
     write_runbooks,
 )
-from harness.report.runbooks import RUNBOOKS_DIR, DrillEvidence
+from harness.report.runbooks import DrillEvidence
 from harness.topology import DEFAULT_STACK_FILE, load_topology
 from tests.unit.report.journals import T0, cancel_storm, node_restart, write_run
+
+#: The runbooks committed to the repository (the checkout's, not the installed package's).
+COMMITTED_RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 
 
 def test_only_firing_alerts_count_once_per_drill() -> None:
@@ -45,15 +48,16 @@ def test_drills_seeing_the_same_alert_each_add_a_row() -> None:
 
 
 def test_runbooks_go_to_the_run_dir_with_evidence(tmp_path: Path) -> None:
-    committed = (RUNBOOKS_DIR / "NodeDown.md").read_text()
+    committed = (COMMITTED_RUNBOOKS / "NodeDown.md").read_text()
     paths = write_runbooks(write_run(tmp_path), topology=load_topology())
     assert {p.parent for p in paths} == {tmp_path / "runbooks"}
     node_down = (tmp_path / "runbooks" / "NodeDown.md").read_text()
-    assert "| node_restart | 2023-11-14T22:13:20Z | 3.50 s | 28.25 s | passed |" in node_down
-    assert "| cancel_storm | 2023-11-14T22:15:00Z | - | - | failed |" in (
+    row = "| node_restart | 1 | 2023-11-14T22:13:20Z | 3.50 s | 28.25 s | passed | - |"
+    assert row in node_down
+    assert "| cancel_storm | 1 | 2023-11-14T22:15:00Z | - | - | failed | - |" in (
         tmp_path / "runbooks" / "KVCacheNotReleased.md").read_text()
     assert "No drill has exercised" in (tmp_path / "runbooks" / "TPSDrop.md").read_text()
-    assert (RUNBOOKS_DIR / "NodeDown.md").read_text() == committed
+    assert (COMMITTED_RUNBOOKS / "NodeDown.md").read_text() == committed
 
 
 def test_runbooks_out_dir_is_a_choice(tmp_path: Path) -> None:

@@ -123,3 +123,14 @@ def test_measurements_are_shown_with_units(key: str, value: float, shown: str) -
 def test_times_are_relative_to_the_drill_start() -> None:
     assert since(112.34, 100.0) == "+12.3 s"
     assert since(99.5, 100.0) == "-0.5 s"
+
+
+def test_an_inconclusive_drill_is_shown_and_counted_as_such_never_as_passed(
+        tmp_path: Path) -> None:
+    unproven = cancel_storm(outcome="inconclusive",
+                            error="Inconclusive: KV occupied at the peak: not proven")
+    page = report(tmp_path, node_restart(), unproven)
+    header = page.split("<table>")[0]
+    assert "1 passed" in header and "0 failed" in header and "1 inconclusive" in header
+    row = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1]
+    assert '<span class="badge inconclusive">inconclusive</span>' in row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import signal
@@ -9,12 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.errors import MissingDependency, PortInUse
+from harness.runs import ProcRecord, RunState, save_state
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.preflight import check_ports_free, find_binary
 from harness.stack.processes import (
@@ -22,12 +25,12 @@ from harness.stack.processes import (
     RUN_ID_ENV,
     Launch,
     kill_all,
+    reap,
     spawn,
     tagged_processes,
     terminate,
 )
 from harness.stack.reaper import reap_stale, residue, teardown
-from harness.stack.runstate import ProcRecord, RunState, save_state
 from harness.waits import Probe, Wait
 
 # A parent that forks a child which escapes into its own session, like a daemon would,
@@ -163,3 +166,53 @@ def test_cgroups_of_a_run_are_removed_with_their_parent(run_id: str) -> None:
     cgroups.remove()
     assert not cgroups.root.exists()
     assert cgroups.base.exists() == bool(others)
+
+
+def _spawn_in_fake_cgroup(tmp_path: Path, code: str) -> subprocess.Popen[bytes]:
+    """Through the cgroup-placing /bin/sh wrapper (a plain directory stands in for the
+    cgroup: the wrapper only writes its pid to ``cgroup.procs``)."""
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    launch = Launch((sys.executable, "-c", code), dict(os.environ), tmp_path,
+                    tmp_path / "wrapped.log", cgroup)
+    proc = spawn(launch)
+    Wait(within=10).until_true("the wrapper to enter the cgroup",
+                               lambda: bool((cgroup / "cgroup.procs").read_text().strip()))
+    return proc
+
+
+def _gone(pid: int) -> bool:
+    """Exited and reaped: not even a zombie left in /proc."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_a_process_still_running_when_dropped_is_handed_to_the_reaper(tmp_path: Path) -> None:
+    proc = _spawn_in_fake_cgroup(tmp_path, "import time; time.sleep(600)")
+    pid = proc.pid
+    assert reap(proc, within=0.0) is None  # still running: handed over
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del proc
+        gc.collect()
+    os.killpg(pid, signal.SIGKILL)  # it ends after being dropped, as a slow SIGKILL does
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], \
+        [str(w.message) for w in caught]
+    Wait(within=10).until_true(f"pid {pid} to be reaped (no zombie)", lambda: _gone(pid))
+
+
+def test_a_dropped_running_popen_warns_without_the_reaper(tmp_path: Path) -> None:
+    """The control: what ``reap`` prevents is real (ResourceWarning on collection)."""
+    proc = _spawn_in_fake_cgroup(tmp_path, "import time; time.sleep(600)")
+    pid = proc.pid
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del proc
+        gc.collect()
+    os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_reap_returns_the_exit_status_of_a_process_that_ends_in_time(tmp_path: Path) -> None:
+    proc = _spawn_in_fake_cgroup(tmp_path, "raise SystemExit(3)")
+    assert reap(proc, within=10) == 3

@@ -6,26 +6,34 @@ from pathlib import Path
 
 import yaml
 
+from harness.render.templates import render
+from harness.runs import Paths
 from harness.stack import components as comp
-from harness.stack.compose import COMPOSE_FILE, container_specs, render_compose
-from harness.templates import render
+from harness.stack.compose import COMPOSE_FILE_NAME, container_specs, render_all
 from harness.topology import load_topology
+
+#: ``llm-drill render`` output committed to the repository (the checkout's compose/).
+COMMITTED = Path(__file__).resolve().parents[3] / "compose"
 
 
 def _host_specs(tmp_path: Path) -> dict[str, comp.ComponentSpec]:
     topology = load_topology()
     bins = comp.Binaries(router="r", haproxy="h", prometheus="p", alertmanager="a")
     models = {n.name: tmp_path / n.name for n in topology.all_nodes()}
-    return comp.build_specs(topology, comp.Paths(tmp_path), bins, models, None)
+    return comp.build_specs(topology, Paths(tmp_path), bins, models, None)
 
 
-def test_committed_compose_file_is_current() -> None:
-    assert COMPOSE_FILE.read_text() == render_compose(load_topology()), (
-        "compose/docker-compose.yml is stale: run `llm-drill render`")
+def test_committed_render_output_is_current(tmp_path: Path) -> None:
+    fresh = render_all(load_topology(), tmp_path)
+    assert sorted(p.name for p in COMMITTED.iterdir()) == sorted(p.name for p in fresh), (
+        "compose/ holds exactly what `llm-drill render` writes")
+    for path in fresh:
+        assert (COMMITTED / path.name).read_text() == path.read_text(), (
+            f"compose/{path.name} is stale: run `llm-drill render` in the repository root")
 
 
 def test_compose_services_match_process_components(tmp_path: Path) -> None:
-    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    services = yaml.safe_load((COMMITTED / COMPOSE_FILE_NAME).read_text())["services"]
     host = _host_specs(tmp_path)
     assert set(services) == set(host)
     for name, spec in host.items():
@@ -71,3 +79,17 @@ def test_haproxy_and_prometheus_targets_come_from_topology() -> None:
     assert targets == expected
     vllm = next(job for job in prom["scrape_configs"] if job["job_name"] == "vllm")
     assert vllm["file_sd_configs"] == [{"files": ["/t/*.json"]}]
+
+
+def test_a_node_drains_for_its_shutdown_timeout_in_both_runtimes(tmp_path: Path) -> None:
+    """vLLM's --shutdown-timeout from the stack file; the container engine's SIGKILL
+    waits longer than the drain."""
+    timeout = load_topology().model.shutdown_timeout_s
+    services = yaml.safe_load((COMMITTED / COMPOSE_FILE_NAME).read_text())["services"]
+    for name, spec in _host_specs(tmp_path).items():
+        if spec.kind is not comp.Kind.NODE:
+            continue
+        argv = list(spec.argv)
+        assert argv[argv.index("--shutdown-timeout") + 1] == str(timeout), name
+        grace = int(str(services[name]["stop_grace_period"]).removesuffix("s"))
+        assert grace > timeout, name

@@ -1,0 +1,1 @@
+"""The history of drill runs: a SQLite database rebuilt from journals, trends, the score."""

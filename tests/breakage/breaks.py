@@ -1,0 +1,219 @@
+"""Ways to break the real stack, live and reversibly: each is a context manager that
+breaks one thing on entry and restores the shipped configuration on exit, whatever
+happens in between."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from types import ModuleType
+
+import httpx
+import pytest
+import yaml
+
+from drills.catalogue import Drill
+from harness.faults.base import FaultBase
+from harness.files import write_atomic
+from harness.render.run_configs import RULES_FILE, render_run_configs
+from harness.render.templates import render
+from harness.runs import Paths
+from harness.stack.stack import Stack
+from harness.stack.supervisor import supervisord_config
+from harness.topology import GatewayPolicy, RestartPolicy
+
+Rule = dict[str, object]
+
+
+def reload_prometheus(stack: Stack) -> None:
+    httpx.post(f"{stack.prometheus_url}/-/reload", timeout=10).raise_for_status()
+
+
+@contextmanager
+def alert_rules_edited(stack: Stack, edit: Callable[[Rule], Rule | None]) -> Iterator[None]:
+    """Prometheus runs with ``edit`` applied to every rule (None drops it) until exit."""
+    paths = Paths(stack.run_dir)
+    rules = yaml.safe_load(paths.config(RULES_FILE).read_text())
+    for group in rules["groups"]:
+        group["rules"] = [e for e in (edit(r) for r in group["rules"]) if e is not None]
+    write_atomic(paths.config(RULES_FILE), yaml.safe_dump(rules))
+    reload_prometheus(stack)
+    try:
+        yield
+    finally:
+        render_run_configs(stack.topology, paths)
+        reload_prometheus(stack)
+
+
+def rendered_rules(stack: Stack) -> list[Rule]:
+    groups = yaml.safe_load(Paths(stack.run_dir).config(RULES_FILE).read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+@contextmanager
+def alert_rule_misspelled(stack: Stack, alert: str, metric: str) -> Iterator[None]:
+    """The rule stays loaded but its expression names a metric nobody exports."""
+    assert any(r.get("alert") == alert and metric in str(r["expr"])
+               for r in rendered_rules(stack)), f"no {alert} rule reads {metric}"
+
+    def misspell(rule: Rule) -> Rule:
+        if rule.get("alert") != alert:
+            return rule
+        return {**rule, "expr": str(rule["expr"]).replace(metric, f"{metric}_typo")}
+    with alert_rules_edited(stack, misspell):
+        yield
+
+
+@contextmanager
+def front_door_config_edited(stack: Stack, edit: Callable[[str], str]) -> Iterator[None]:
+    """The front door restarted on ``edit`` of its rendered haproxy.cfg until exit."""
+    paths = Paths(stack.run_dir)
+    config = render("haproxy.cfg.j2", stack.topology)
+    write_atomic(paths.config("haproxy.cfg"), edit(config))
+    stack.restart(stack.topology.front_door.name)
+    try:
+        yield
+    finally:
+        render_run_configs(stack.topology, paths)
+        stack.restart(stack.topology.front_door.name)
+
+
+def without_checks(config: str) -> str:
+    """haproxy.cfg with every server's health check dropped."""
+    return re.sub(r" check$", "", config, flags=re.M)
+
+
+@contextmanager
+def gateway_policy_changed(stack: Stack,
+                           change: Callable[[GatewayPolicy], GatewayPolicy]) -> Iterator[None]:
+    """Gateways restarted with ``change`` applied to their policy until exit."""
+    normal = stack.topology
+    stack.use_topology(replace(normal, gateway_policy=change(normal.gateway_policy)))
+    try:
+        restart_gateways(stack)
+        yield
+    finally:
+        stack.use_topology(normal)
+        restart_gateways(stack)
+
+
+def restart_gateways(stack: Stack) -> None:
+    for gateway in stack.gateway_names:
+        stack.restart(gateway)
+
+
+def each_gateway(stack: Stack, verb: str, worker: str) -> None:
+    for gateway in stack.gateway_names:
+        httpx.post(f"{stack.gateway_url(gateway)}/{verb}", params={"url": worker},
+                   timeout=30)
+
+
+@contextmanager
+def broken_after_steady(drill: ModuleType, faults: Sequence[FaultBase]) -> Iterator[None]:
+    """``faults`` applied right after the drill's steady-state gate (which refuses a stack
+    with toxics on it), reverted on exit whatever happens."""
+    real_steady = drill.ensure_steady
+
+    def steady_then_break(run: Drill) -> None:
+        real_steady(run)
+        for fault in faults:
+            fault.apply()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(drill, "ensure_steady", steady_then_break)
+        try:
+            yield
+        finally:
+            for fault in faults:
+                fault.revert()
+
+
+FRONT_DOOR_REQUEST_ID_LINES = (r"^\s*http-request set-header X-Request-Id .*\n",
+                               r"^\s*http-after-response set-header X-Request-Id .*\n")
+
+
+def without_request_ids(config: str) -> str:
+    """haproxy.cfg whose front door neither sets nor returns the stack's X-Request-Id
+    (the client's header passes through untouched)."""
+    for line in FRONT_DOOR_REQUEST_ID_LINES:
+        config, found = re.subn(line, "", config, flags=re.M)
+        assert found, f"no {line!r} in the rendered haproxy.cfg"
+    return config
+
+
+def checks_slowed(factor: int) -> Callable[[str], str]:
+    """haproxy.cfg with the servers' check interval ``inter`` times ``factor``."""
+    def slow(config: str) -> str:
+        edited, found = re.subn(r"\binter (\d+)ms",
+                                lambda m: f"inter {int(m.group(1)) * factor}ms", config)
+        assert found, "no inter in the rendered haproxy.cfg"
+        return edited
+    return slow
+
+
+@contextmanager
+def supervisor_restart_off(stack: Stack, node: str) -> Iterator[None]:
+    """The stack's supervisor no longer restarts ``node``'s kind (restart policy
+    ``never``: supervisord's ``autorestart=false``), applied live: ``node`` is stopped,
+    supervisord re-reads its re-rendered program (``reloadConfig``) and starts it again
+    under it. On exit the shipped policy comes back the same way (``node`` is started
+    again, whether or not it still runs)."""
+    normal = stack.topology
+    never = RestartPolicy(policy="never")
+    restarts = (replace(normal.restart, gateways=never) if node in stack.gateway_names
+                else replace(normal.restart, front_door=never)
+                if node == normal.front_door.name
+                else replace(normal.restart, nodes=never))
+    stack.use_topology(replace(normal, restart=restarts))
+    try:
+        stack.restart(node)
+        assert supervisord_autorestart(stack, node) == "false"
+        yield
+    finally:
+        stack.use_topology(normal)
+        stack.restart(node)
+        assert supervisord_autorestart(stack, node) == "unexpected"
+
+
+@contextmanager
+def node_aborts_on_sigterm(stack: Stack, node: str) -> Iterator[None]:
+    """``node`` runs with vLLM's default ``--shutdown-timeout 0``: SIGTERM aborts what it
+    holds instead of draining it. Applied live as the restart policy is: ``node`` is
+    restarted on its re-rendered program, and again on the shipped one at exit."""
+    normal = stack.topology
+    stack.use_topology(replace(normal, model=replace(normal.model, shutdown_timeout_s=0)))
+    try:
+        stack.restart(node)
+        argv = shlex.split(supervisord_value(stack, node, "command"))
+        assert argv[argv.index("--shutdown-timeout") + 1] == "0", argv
+        yield
+    finally:
+        stack.use_topology(normal)
+        stack.restart(node)
+
+
+def supervisord_value(stack: Stack, program: str, key: str) -> str:
+    """``key`` of ``program`` in the supervisord config the run's supervisord last re-read
+    (the runtime re-renders and reloads it on every start)."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_string(supervisord_config(Paths(stack.run_dir)).read_text())
+    return config.get(f"program:{program}", key)
+
+
+def supervisord_autorestart(stack: Stack, program: str) -> str:
+    return supervisord_value(stack, program, "autorestart")
+
+
+@contextmanager
+def alert_for_stretched(stack: Stack, alert: str, for_: str) -> Iterator[None]:
+    """``alert``'s rule keeps its expression but must hold for ``for_`` before firing."""
+    assert any(r.get("alert") == alert for r in rendered_rules(stack)), f"no {alert} rule"
+
+    def stretch(rule: Rule) -> Rule:
+        return {**rule, "for": for_} if rule.get("alert") == alert else rule
+    with alert_rules_edited(stack, stretch):
+        yield

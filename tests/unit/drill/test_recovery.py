@@ -1,0 +1,46 @@
+"""Drills' recovery_s: one measurement, from the fault's revert to the property holding."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import cast
+
+import pytest
+
+from harness.drill.probes import await_recovery
+from harness.drill.run import DrillRun
+from harness.errors import DrillFailed
+
+
+@dataclass
+class Verdicts:
+    """The part of a DrillRun that await_recovery records into."""
+
+    seen: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def check(self, prop: str, ok: bool, detail: str = "") -> None:
+        self.seen.append((prop, ok, detail))
+        if not ok:
+            raise DrillFailed(prop, detail)
+
+
+def test_recovery_is_timed_from_the_revert_and_the_verdict_recorded() -> None:
+    drill = Verdicts()
+    reverted = time.time() - 3.0
+    took = await_recovery(cast(DrillRun, drill), "front door takes gateway-a back",
+                          since=reverted, within=5, check=lambda: True)
+    assert 3.0 <= took < 4.0
+    assert drill.seen == [("front door takes gateway-a back", True,
+                           f"{took:.1f}s after the fault's revert")]
+
+
+def test_no_recovery_fails_the_property_with_what_was_seen() -> None:
+    drill = Verdicts()
+    with pytest.raises(DrillFailed):
+        await_recovery(cast(DrillRun, drill), "every gateway marks the node up again",
+                       since=time.time(), within=0.3, check=lambda: False,
+                       seen=lambda: {"gateway-a": 0.0})
+    (prop, ok, detail), = drill.seen
+    assert (prop, ok) == ("every gateway marks the node up again", False)
+    assert "{'gateway-a': 0.0}" in detail
