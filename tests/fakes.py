@@ -56,9 +56,9 @@ def alert_json(name: str, state: str, **labels: str) -> dict[str, object]:
             "state": state, "activeAt": "2024-01-01T00:00:00.5Z", "value": "1e+00"}
 
 
-def rules_json(*names: str) -> dict[str, object]:
+def rules_json(*names: str, evaluated: str = "") -> dict[str, object]:
     rules = [{"name": n, "type": "alerting", "query": "up == 0", "duration": 2,
-              "health": "ok"} for n in names]
+              "health": "ok", "lastEvaluation": evaluated} for n in names]
     return {"groups": [{"name": "g", "rules": rules}]}
 
 
@@ -67,6 +67,7 @@ class FakePrometheus:
     """Answers the Prometheus API from scripted values; each alerts() call pops one state."""
 
     rule_names: tuple[str, ...] = ("NodeDown", "CircuitOpen", "GatewayBackendDown")
+    evaluated: str = ""  # the rules' lastEvaluation (RFC 3339), "" before the first
     alert_script: list[list[dict[str, object]]] = field(default_factory=list)
     vector: list[dict[str, object]] = field(default_factory=list)
     matrix: list[dict[str, object]] = field(default_factory=list)
@@ -78,7 +79,8 @@ class FakePrometheus:
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         route: dict[str, Callable[[], httpx.Response]] = {
-            "/api/v1/rules": lambda: ok(rules_json(*self.rule_names)),
+            "/api/v1/rules": lambda: ok(rules_json(*self.rule_names,
+                                                          evaluated=self.evaluated)),
             "/api/v1/alerts": self._alerts,
             "/api/v1/query": lambda: ok({"resultType": "vector", "result": self.vector}),
             "/api/v1/query_range": lambda: ok({"resultType": "matrix",

@@ -78,6 +78,7 @@ class Rule:
     duration_s: float
     health: str
     group: str
+    last_evaluation: float | None = None  # unix time; None before its first evaluation
 
 
 def format_labels(labels: Mapping[str, str], skip: tuple[str, ...] = ()) -> str:
@@ -210,10 +211,11 @@ def _alert(item: JSON) -> ActiveAlert:
 
 def _rule(item: JSON, group: str) -> Rule:
     duration = item.get("duration", 0) if isinstance(item, dict) else 0
+    evaluated = item.get("lastEvaluation", "") if isinstance(item, dict) else ""
     return Rule(name=str(_field(item, "name")), kind=str(_field(item, "type")),
                 query=str(_field(item, "query")), duration_s=to_float(duration),
                 health=str(item.get("health", "") if isinstance(item, dict) else ""),
-                group=group)
+                group=group, last_evaluation=parse_time(str(evaluated or "")))
 
 
 def parse_time(text: str) -> float | None:

@@ -2,8 +2,9 @@
 
 Steady means: every component runs; no toxic is left on the fault proxy; no alert is
 pending or firing; every node idle with KV at baseline; every gateway sees every node
-healthy; every front-door backend is UP; and probe requests through the front door
-all succeed within the TTFT bound. A drill waits (with a deadline) for this, so the
+healthy; every front-door backend is UP; probe requests through the front door all
+succeed within the TTFT bound; and all of that still holds once Prometheus has scraped
+and evaluated its rules after the probes. A drill waits (with a deadline) for this, so the
 one before it may still be settling; past the deadline it is INCONCLUSIVE (steady state
 is its precondition: it cannot judge recovery from a stack that never was steady),
 naming what is off.
@@ -126,7 +127,26 @@ def _steady_probe(drill: DrillRun, rounds: ProbeRounds) -> Probe[None]:
         _trickle(drill)
         return Probe(done=False, seen="; ".join(problems))
     rounds.count += 1
-    return _probe_requests(drill, rounds)
+    probed = _probe_requests(drill, rounds)
+    if not probed.done:
+        return probed
+    after = problems_after_next_evaluation(drill)
+    if after:
+        rounds.passed = None
+        return Probe(done=False, seen="after the probe requests: " + "; ".join(after))
+    return probed
+
+
+def problems_after_next_evaluation(drill: DrillRun) -> list[str]:
+    """Everything steady state checks, again once Prometheus has scraped and evaluated
+    its rules after now. An alert can still fire from samples scraped before: a circuit
+    breaker the previous drill left open and the probes closed fires CircuitOpen (it
+    looks back 30 s) seconds later, inside the next drill. Not steady until that is over.
+    """
+    prom = drill.stack.topology.prometheus
+    settle = float(prom.scrape_interval_s + prom.evaluation_interval_s)
+    drill.observer.wait_evaluated_after(drill.observer.wall() + settle, within=settle + 10)
+    return all_problems(drill)
 
 
 def _trickle(drill: DrillRun) -> None:

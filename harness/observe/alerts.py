@@ -177,6 +177,8 @@ class Observer:
                        since: float | None = None) -> AlertObservation:
         """Wait until alert ``name`` (matching ``labels``) is pending, firing or resolved.
 
+        ``firing`` also holds for a firing Prometheus recorded after ``since`` that is over
+        by now: an alert that fired and resolved while the caller was busy did fire.
         ``resolved`` needs ``since`` (unix time): it holds only once the alert fired at
         some point after ``since`` and is no longer active; never having fired is not
         resolved.
@@ -192,14 +194,24 @@ class Observer:
         def probe() -> Probe[AlertObservation]:
             alerts = [a for a in self.prometheus.alerts() if a.name == name and a.matches(labels)]
             hit = next((a for a in alerts if a.state == state), None)
-            if hit is None:
-                return Probe(done=False, seen=_describe_alerts(alerts, name))
-            return Probe(done=True, value=AlertObservation(
-                name=name, state=state, labels=hit.labels, seen_at=self.wall(),
-                waited_s=self.clock.now() - started, active_at=hit.active_at))
+            if hit is not None:
+                return Probe(done=True, value=AlertObservation(
+                    name=name, state=state, labels=hit.labels, seen_at=self.wall(),
+                    waited_s=self.clock.now() - started, active_at=hit.active_at))
+            earlier = self._fired(name, labels, since) if state == "firing" and since else []
+            if earlier:
+                return Probe(done=True, value=self._fired_earlier(earlier[0], started))
+            return Probe(done=False, seen=_describe_alerts(alerts, name))
 
         awaited = f"alert {name}{format_labels(labels or {})} to be {state}"
         return self._poll(awaited, within, probe)
+
+    def _fired_earlier(self, fired: FiredAlert, started: float) -> AlertObservation:
+        """A firing Prometheus recorded in ``ALERTS`` that is over by the time it is looked
+        for (a short alert, a slow caller): it fired all the same."""
+        return AlertObservation(name=fired.name, state="firing",
+                                labels=_alert_labels(fired.labels), seen_at=self.wall(),
+                                waited_s=self.clock.now() - started, fired_at=fired.first_seen)
 
     def wait_inactive(self, name: str, *, within: float,
                       labels: Mapping[str, str] | None = None) -> None:
@@ -266,6 +278,19 @@ class Observer:
         starts = [s.points[0][1] for s in series
                   if s.points and _has_labels(s.labels, labels)]
         return min(starts) if starts else None
+
+    def wait_evaluated_after(self, moment: float, *, within: float) -> float:
+        """Wait until Prometheus has evaluated every alerting rule after ``moment`` (unix
+        time); returns the oldest of those evaluations. Alerts read after it reflect data
+        up to ``moment`` at least."""
+
+        def probe() -> Probe[float]:
+            times = [r.last_evaluation for r in self.prometheus.rules() if r.kind == "alerting"]
+            oldest = min((t or 0.0 for t in times), default=0.0)
+            return Probe(done=bool(times) and oldest > moment, value=oldest,
+                         seen=f"oldest rule evaluation {_iso(oldest) if oldest else 'none'}")
+
+        return self._poll(f"every alerting rule evaluated after {_iso(moment)}", within, probe)
 
     def check_alert_names(self, names: Collection[str]) -> None:
         """ConfigError unless every name is an alerting rule Prometheus has loaded."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import StackError
+from harness.errors import HarnessError, StackError
 from harness.waits import Probe, Wait
 from harness.webhook.oom import read_oom_kills
 
@@ -85,6 +86,39 @@ class MemoryCgroups:
         if not any(p.is_dir() for p in self.base.iterdir()):  # no other run left
             _rmdir_quiet(self.base)
         return Probe(done=not self.root.exists(), seen=f"{self.root} still busy")
+
+
+def orphan_run_ids(base: Path = MEMORY_ROOT / "llm-drill", *, older_than_s: float = 120.0,
+                   now: float | None = None) -> list[str]:
+    """Runs whose cgroups outlived them: no process in any, made over ``older_than_s``
+    ago (a run being brought up has empty cgroups for a moment). A run whose state file
+    went with its home (a deleted checkout, a CI clone) is found only this way."""
+    if not base.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - older_than_s
+    return sorted(run.name for run in base.iterdir()
+                  if run.is_dir() and run.stat().st_mtime < cutoff and not _holds_processes(run))
+
+
+def reap_orphan_cgroups(base: Path = MEMORY_ROOT / "llm-drill") -> list[str]:
+    """Remove the cgroups of every orphan run (:func:`orphan_run_ids`); returns their ids."""
+    orphans = orphan_run_ids(base)
+    for run_id in orphans:
+        with contextlib.suppress(HarnessError):  # busy after all: the next start tries again
+            MemoryCgroups(run_id, base=base).remove(within=2.0)
+    return orphans
+
+
+def _holds_processes(run: Path) -> bool:
+    groups = [run, *(p for p in run.iterdir() if p.is_dir())]
+    return any(_procs(g / "cgroup.procs") for g in groups)
+
+
+def _procs(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _rmdir_quiet(path: Path) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from harness.errors import HarnessError
 from harness.runs import current_run_dir, default_home, load_state, set_current
-from harness.stack.reaper import teardown
+from harness.stack.reaper import reap_stale, teardown
 from harness.stack.runtime import Event, Phase
 from harness.stack.stack import Stack, attach_stack, create_stack
 from harness.stack.status import stack_status
@@ -65,6 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if current_run_dir(home) is not None:
         raise HarnessError(f"a stack is already up ({current_run_dir(home)}); "
                            "run `llm-drill down` first")
+    reap_stale(home)
     progress = ProgressTable()
     stack = create_stack(args.stack_file, home=home, on_event=progress)
     set_current(home, stack.run_id)

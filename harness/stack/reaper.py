@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.runs import Paths, RunState, load_state, runs_dir, save_state, scratch_dir
-from harness.stack.cgroups import MemoryCgroups
+from harness.stack.cgroups import MemoryCgroups, reap_orphan_cgroups
 from harness.stack.processes import is_zombie, signal_pids, tagged_processes, terminate
 from harness.stack.supervisor import SUPERVISOR, SupervisorClient, supervisord_files
 
@@ -88,8 +88,9 @@ def residue(run_id: str) -> Residue:
 
 
 def reap_stale(home: Path) -> list[str]:
-    """Tear down every run whose owning process is gone; returns their run ids."""
-    reaped: list[str] = []
+    """Tear down every run whose owning process is gone, and remove the cgroups of runs
+    gone with their home; returns the run ids."""
+    reaped = reap_orphan_cgroups()
     base = runs_dir(home)
     if not base.is_dir():
         return reaped

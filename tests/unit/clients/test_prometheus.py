@@ -84,7 +84,7 @@ def test_alerts_and_rules_are_parsed() -> None:
         return httpx.Response(200, json={"status": "success", "data": {"groups": [
             {"name": "g", "rules": [
                 {"name": "NodeDown", "type": "alerting", "query": "up == 0", "duration": 2,
-                 "health": "ok"},
+                 "health": "ok", "lastEvaluation": "2024-01-01T00:00:01.5Z"},
                 {"name": "job:up:sum", "type": "recording", "query": "sum(up)",
                  "health": "ok"}]}]}})
 
@@ -94,6 +94,7 @@ def test_alerts_and_rules_are_parsed() -> None:
     assert alert.matches({"node": "node1"}) and not alert.matches({"node": "node2"})
     assert client.alert_names() == frozenset({"NodeDown"})
     assert client.rules()[0].duration_s == 2.0
+    assert [r.last_evaluation for r in client.rules()] == [1704067201.5, None]
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.drill import STEADY_PROPERTY, DrillRun, Inconclusive
-from harness.drill.steady import all_problems, ensure_steady
-from tests.fakes import alert_json, vllm_text
+from harness.drill.steady import all_problems, ensure_steady, problems_after_next_evaluation
+from harness.errors import NotReady
+from tests.fakes import FakeClock, alert_json, vllm_text
 from tests.unit.drill.fakestack import FakeRuntime, FakeStack, Settings
 
 
@@ -110,3 +111,22 @@ def test_while_waiting_it_trickles_a_request_to_each_node_through_each_gateway(
     gateways = [g.port for g in fake.topology.gateways]
     nodes = len(fake.topology.nodes)
     assert posted == sorted((port, "/v1/completions") for port in gateways for _ in range(nodes))
+
+
+def test_after_the_probes_it_waits_for_an_evaluation_then_looks_again(
+        fake: FakeStack, tmp_path: Path) -> None:
+    """An alert pending from samples scraped before the probes (a breaker they closed)
+    is seen once Prometheus has evaluated after them: the stack is not steady yet."""
+    fake.prometheus.evaluated = "2100-01-01T00:00:00Z"  # already after any "now"
+    fake.prometheus.alert_script = [[alert_json("CircuitOpen", "pending", gateway="gateway-b")]]
+    assert problems_after_next_evaluation(fake.drill(tmp_path)) == [
+        "alert CircuitOpen is pending {'alertname': 'CircuitOpen', 'gateway': 'gateway-b'}"]
+
+
+def test_a_prometheus_that_never_evaluates_again_is_not_steady(
+        fake: FakeStack, tmp_path: Path) -> None:
+    fake.prometheus.evaluated = "2020-01-01T00:00:00Z"
+    drill = fake.drill(tmp_path)
+    drill.observer.clock = FakeClock()
+    with pytest.raises(NotReady, match="every alerting rule evaluated after"):
+        problems_after_next_evaluation(drill)

@@ -65,6 +65,25 @@ def test_an_alert_that_never_fired_is_not_resolved(observer: Observer,
     assert 'alert NodeDown{node="node1"} to fire and be resolved' in str(info.value)
 
 
+def test_a_firing_over_before_it_was_looked_for_still_fired(observer: Observer,
+                                                            prom: FakePrometheus) -> None:
+    """A short alert that fired and resolved while the drill was busy: ALERTS kept it."""
+    prom.alert_script = [[]]
+    prom.matrix = [_fired(node="node1")]
+    seen = observer.wait_for_alert("NodeDown", within=3, labels={"node": "node1"}, since=SINCE)
+    assert (seen.state, seen.fired_at, seen.active_at) == ("firing", SINCE + 30, None)
+
+
+def test_a_firing_before_since_or_of_other_labels_is_not_this_firing(
+        observer: Observer, prom: FakePrometheus) -> None:
+    prom.alert_script = [[]]
+    prom.matrix = [_fired(node="node2")]
+    with pytest.raises(NotReady):
+        observer.wait_for_alert("NodeDown", within=3, labels={"node": "node1"}, since=SINCE)
+    with pytest.raises(NotReady):  # without since, only an active alert counts
+        observer.wait_for_alert("NodeDown", within=3, labels={"node": "node2"})
+
+
 def test_resolved_needs_the_moment_since_which_it_fired(observer: Observer) -> None:
     with pytest.raises(ConfigError, match="needs the moment since"):
         observer.wait_for_alert("NodeDown", "resolved", within=5)

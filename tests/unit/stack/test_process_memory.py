@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import StackError, UnknownComponent, Unsupported
 from harness.runs import Paths
-from harness.stack.cgroups import MemoryCgroups
+from harness.stack.cgroups import MemoryCgroups, orphan_run_ids
 from harness.stack.process_memory import CgroupMemory
 from harness.stack.processes import COMPONENT_ENV, is_zombie
 from harness.waits import Wait
@@ -115,3 +115,21 @@ def test_a_helper_runs_inside_the_cgroup_tagged_and_stops(memory: CgroupMemory,
         helper.stop()
     assert is_zombie(pid) or not os.path.exists(f"/proc/{pid}")
     helper.stop()  # idempotent
+
+
+def test_a_run_whose_cgroups_hold_no_process_and_are_old_is_an_orphan(
+        cgroups: MemoryCgroups) -> None:
+    made = cgroups.root.stat().st_mtime
+    assert orphan_run_ids(cgroups.base, older_than_s=60, now=made + 61) == ["run-x"]
+    assert orphan_run_ids(cgroups.base, older_than_s=60, now=made + 30) == [], \
+        "a run being brought up has empty cgroups for a moment"
+
+
+def test_a_run_with_a_process_in_any_cgroup_is_no_orphan(cgroups: MemoryCgroups) -> None:
+    (cgroups.path("node1") / "cgroup.procs").write_text("4242\n")
+    made = cgroups.root.stat().st_mtime
+    assert orphan_run_ids(cgroups.base, older_than_s=60, now=made + 600) == []
+
+
+def test_no_cgroup_hierarchy_means_no_orphans(tmp_path: Path) -> None:
+    assert orphan_run_ids(tmp_path / "absent") == []
