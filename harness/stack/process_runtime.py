@@ -9,33 +9,31 @@ import subprocess
 import sys
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from harness.clients.prometheus import PrometheusClient
 from harness.errors import (
     ComponentFailed,
     HarnessError,
     NotReady,
-    QueryError,
     StackError,
-    Unreachable,
 )
 from harness.render.run_configs import (
-    remove_scrape_target,
     render_run_configs,
-    scrape_instance,
-    write_scrape_target,
 )
 from harness.render.supervisor import Program, render_supervisord
 from harness.runs import Paths, ProcRecord, RunState, load_state, save_state, scratch_dir
 from harness.stack import components as comp
 from harness.stack.cgroups import MemoryCgroups
 from harness.stack.components import require_known
-from harness.stack.model import RECIPES, ensure_model
-from harness.stack.preflight import check_ports_free, find_binary, require_module
+from harness.stack.lifecycle import (
+    after_ready,
+    build_host_specs,
+    start_in_phases,
+    unlist_on_demand,
+)
+from harness.stack.preflight import check_ports_free, find_binary
 from harness.stack.process_memory import CgroupMemory
 from harness.stack.processes import (
     COMPONENT_ENV,
@@ -54,7 +52,7 @@ from harness.stack.processes import (
     terminate,
 )
 from harness.stack.readiness import probe_once, wait_ready
-from harness.stack.reaper import WATCHDOG, teardown
+from harness.stack.reaper import WATCHDOG, start_watchdog, teardown
 from harness.stack.runtime import (
     Capability,
     Event,
@@ -75,7 +73,6 @@ from harness.stack.supervisor import (
 from harness.topology import RestartPolicy, Topology
 from harness.waits import Probe, Wait
 
-UNLIST_WITHIN_S = 15.0  # discovery applies changes every 5 s, plus a scrape
 SUPERVISED = frozenset({comp.Kind.NODE, comp.Kind.GATEWAY, comp.Kind.FRONT_DOOR})
 SUPERVISOR_UP_WITHIN_S = 20.0
 MAIN_PID_WITHIN_S = 15.0  # the wrapper (a Python process) starts the command
@@ -112,13 +109,7 @@ class ProcessRuntime:
         """Start every component, ready for traffic; on any failure tear down and raise."""
         try:
             self._prepare()
-            t = self.topology
-            self._start_phase([t.fault_proxy.name, t.webhook.name, t.prometheus.name,
-                               t.alertmanager.name, *(n.name for n in t.nodes)])
-            self._start_phase([g.name for g in t.gateways])
-            self._start_phase([t.front_door.name])
-            if t.rollout is not None:  # it drives the gateways: started once they serve
-                self._start_phase([t.rollout.name])
+            start_in_phases(self.topology, self.start, self.wait_ready)
         except BaseException:
             self.down()
             raise
@@ -180,7 +171,7 @@ class ProcessRuntime:
             self._emit(name, Phase.FAILED, time.monotonic() - began, str(exc))
             raise ComponentFailed(name, str(exc), self.log_tail(name)) from exc
         elapsed = time.monotonic() - began
-        self._after_ready(name)
+        after_ready(self.topology, self.paths, self.http, name)
         self._emit(name, Phase.READY, elapsed)
         return elapsed
 
@@ -278,30 +269,8 @@ class ProcessRuntime:
         self._start_supervisord()
 
     def _build_specs(self) -> dict[str, comp.ComponentSpec]:
-        require_module("vllm", comp.STACK_HINT)
-        bins = comp.Binaries(
-            router=find_binary(["vllm-router"], comp.STACK_HINT),
-            haproxy=find_binary(["haproxy"], "apt-get install -y haproxy"),
-            prometheus=find_binary(["prometheus"], "apt-get install -y prometheus"),
-            alertmanager=find_binary(["prometheus-alertmanager", "alertmanager"],
-                                     "apt-get install -y prometheus-alertmanager"))
-        models = {n.name: self._model_dir(n.name) for n in self.topology.all_nodes()}
         cgroup_root = self.cgroups.root if self._use_cgroups else None
-        return comp.build_specs(self.topology, self.paths, bins, models, cgroup_root)
-
-    def _model_dir(self, node: str) -> Path:
-        revision = self.topology.node_revision(self.topology.node(node))
-        return ensure_model(RECIPES[revision])
-
-    def _start_phase(self, names: list[str]) -> None:
-        """Start a group of components, then wait for all of them in parallel."""
-        for name in names:
-            self.start(name)
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            futures = [pool.submit(self.wait_ready, n) for n in names]
-            errors = [exc for f in futures if (exc := f.exception()) is not None]
-        if errors:
-            raise errors[0]
+        return build_host_specs(self.topology, self.paths, cgroup_root)
 
     # -- the supervisor -------------------------------------------------------------------
     def _supervised(self, name: str) -> bool:
@@ -434,23 +403,11 @@ class ProcessRuntime:
         except OSError:
             return "(no log)"
 
-    def _populate_proxies(self) -> None:
-        t = self.topology
-        body = [{"name": name, "listen": f"{t.host}:{listen}",
-                 "upstream": f"{t.host}:{upstream}", "enabled": True}
-                for name, listen, upstream in t.proxies()]
-        response = self.http.post(f"{t.fault_proxy_url}/populate", json=body)
-        if response.status_code not in (200, 201):
-            raise ComponentFailed(t.fault_proxy.name,
-                                  f"populate answered {response.status_code}: {response.text}")
-
     def _start_watchdog(self) -> None:
         if self._state.owner_pid is None:
             return
-        argv = (sys.executable, "-m", "harness.stack.reaper", "--owner",
-                str(self._state.owner_pid), "--run-dir", str(self.paths.run_dir))
-        proc = spawn(Launch(argv, self._env(WATCHDOG, None), self.paths.run_dir,
-                            self.paths.log(WATCHDOG)))
+        proc = start_watchdog(self._state.owner_pid, self.paths.run_dir,
+                              self._env(WATCHDOG, None))
         self._procs[WATCHDOG] = proc
         self._record(WATCHDOG, ProcRecord(proc.pid, 0.0))
 
@@ -471,32 +428,8 @@ class ProcessRuntime:
             raise StackError(f"{name} is not running in run {self.run_id}")
         return pid
 
-    def _on_demand(self, name: str) -> bool:
-        """Nodes outside the default rotation (the canary) run only while a drill needs them."""
-        canary = self.topology.canary
-        return canary is not None and name == canary.name
-
-    def _after_ready(self, name: str) -> None:
-        if name == self.topology.fault_proxy.name:  # a (re)started proxy knows no routes
-            self._populate_proxies()
-        if self._on_demand(name):  # scraped once it serves, so starting is not "down"
-            write_scrape_target(self.topology, self.paths, self.topology.node(name))
-
     def _unlist(self, name: str) -> None:
-        """Stop scraping an on-demand node before stopping it on purpose: Prometheus applies
-        file discovery changes up to 5 s late, and scrapes of the stopped node in between
-        read ``up == 0`` (NodeDown goes pending, and fires if the stop is slow)."""
-        if not self._on_demand(name):
-            return
-        remove_scrape_target(self.paths, name)
-        instance = scrape_instance(self.topology, self.topology.node(name))
-        prometheus = PrometheusClient(self.topology.prometheus_url, self.http, timeout=2.0)
-        try:
-            Wait(within=UNLIST_WITHIN_S, interval=0.25, transient=(QueryError,)).until_true(
-                f"Prometheus to stop scraping {instance}",
-                lambda: not _still_scraped(prometheus, instance))
-        except NotReady as exc:
-            self._emit(name, Phase.HEALTH, 0.0, f"still scraped when stopped: {exc}")
+        unlist_on_demand(self.topology, self.paths, self.http, name, self._emit)
 
     def _forget(self, name: str) -> int | None:
         status = self._reap_popen(name)
@@ -527,9 +460,3 @@ class ProcessRuntime:
     def _emit(self, name: str, phase: Phase, elapsed: float, detail: str = "") -> None:
         self.on_event(Event(name, phase, elapsed, detail))
 
-
-def _still_scraped(prometheus: PrometheusClient, instance: str) -> bool:
-    try:
-        return instance in prometheus.scraped_instances("vllm")
-    except Unreachable:  # no Prometheus running: nobody scrapes
-        return False

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -19,8 +20,20 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.runs import Paths, RunState, load_state, runs_dir, save_state, scratch_dir
-from harness.stack.cgroups import MemoryCgroups, reap_orphan_cgroups
-from harness.stack.processes import is_zombie, signal_pids, tagged_processes, terminate
+from harness.stack.cgroups import (
+    MemoryCgroups,
+    other_hierarchies,
+    reap_orphan_cgroups,
+    remove_other_hierarchies,
+)
+from harness.stack.processes import (
+    Launch,
+    is_zombie,
+    signal_pids,
+    spawn,
+    tagged_processes,
+    terminate,
+)
 from harness.stack.supervisor import SUPERVISOR, SupervisorClient, supervisord_files
 
 WATCHDOG = "watchdog"
@@ -48,6 +61,7 @@ def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
     state = load_state(run_dir)
     if state is None:
         return Residue((), ())
+    _remove_containers(run_dir, state.run_id)
     _stop_supervised(run_dir, state)
     for name in stop_order(state):
         if name not in (WATCHDOG, SUPERVISOR):
@@ -56,9 +70,29 @@ def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
         terminate(state.components[SUPERVISOR].pid, state.run_id, SUPERVISOR, grace_s)
     _sweep(state.run_id)
     MemoryCgroups(state.run_id).remove()
+    remove_other_hierarchies(state.run_id)
     save_state(run_dir, RunState(state.run_id, state.stack_file, None, {}))
     shutil.rmtree(scratch_dir(state.run_id), ignore_errors=True)
     return residue(state.run_id)
+
+
+def _remove_containers(run_dir: Path, run_id: str) -> None:
+    """A container run's containers, by its label, from the engine it recorded."""
+    from harness.stack.container_runtime import ENGINE_FILE, remove_run_containers
+
+    engine = run_dir / ENGINE_FILE
+    if not engine.exists():
+        return
+    from harness.stack.engine import connect
+
+    try:
+        client = connect(engine.read_text().strip())
+    except StackError:  # no engine: nothing of ours can run on it
+        return
+    try:
+        remove_run_containers(client, run_id)
+    finally:
+        client.close()
 
 
 def _stop_supervised(run_dir: Path, state: RunState) -> None:
@@ -84,7 +118,8 @@ def residue(run_id: str) -> Residue:
     procs = tuple(p for p in tagged_processes(run_id) if p != me)
     root = MemoryCgroups(run_id).root
     files = tuple(str(p) for p in (scratch_dir(run_id),) if p.exists())
-    return Residue(procs, (str(root),) if root.exists() else (), files)
+    groups = ([root] if root.exists() else []) + other_hierarchies(run_id)
+    return Residue(procs, tuple(str(g) for g in groups), files)
 
 
 def reap_stale(home: Path) -> list[str]:
@@ -111,6 +146,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return not is_zombie(pid)
+
+
+def start_watchdog(owner_pid: int, run_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The watchdog of a run owned by ``owner_pid``: it tears the run down once the owner
+    is gone (a SIGKILLed pytest session cannot clean up after itself)."""
+    argv = (sys.executable, "-m", "harness.stack.reaper", "--owner", str(owner_pid),
+            "--run-dir", str(run_dir))
+    return spawn(Launch(argv, env, run_dir, Paths(run_dir).log(WATCHDOG)))
 
 
 def watch(owner_pid: int, run_dir: Path, interval_s: float = 0.5) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from harness.clients.toxiproxy import ToxiproxyClient
-from harness.errors import StackError, Unsupported
+from harness.errors import ConfigError, StackError, Unsupported
 from harness.runs import default_home, new_run_id, run_dir_for, set_current
 from harness.stack.components import ComponentSpec, require_known
 from harness.stack.process_runtime import ProcessRuntime
@@ -205,17 +205,35 @@ class Stack:
         return residue(self.run_id)
 
 
+RUNTIMES = ("process", "container")
+
+
 def create_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = None,
-                 on_event: EventSink = ignore_events, owned_by_me: bool = False) -> Stack:
-    """A process-runtime stack in a new run directory (not started yet)."""
+                 on_event: EventSink = ignore_events, owned_by_me: bool = False,
+                 runtime: str = "process") -> Stack:
+    """A stack in a new run directory (not started yet), on the process runtime or on
+    the container runtime (the engine at ``DOCKER_HOST`` or the project's own)."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}",
+                          field="runtime")
     topology = load_topology(stack_file)
     home = home or default_home()
     run_id = new_run_id()
     run_dir = run_dir_for(home, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    runtime = ProcessRuntime(topology, run_dir, run_id, stack_file=str(stack_file),
-                             on_event=on_event, owner_pid=os.getpid() if owned_by_me else None)
-    return Stack(topology, runtime, run_dir, run_id)
+    owner = os.getpid() if owned_by_me else None
+    chosen: Runtime
+    if runtime == "container":
+        from harness.stack.container_runtime import ContainerRuntime
+        from harness.stack.engine import engine_url
+
+        chosen = ContainerRuntime(topology, run_dir, run_id, stack_file=str(stack_file),
+                                  engine_url=engine_url(home), on_event=on_event,
+                                  owner_pid=owner)
+    else:
+        chosen = ProcessRuntime(topology, run_dir, run_id, stack_file=str(stack_file),
+                                on_event=on_event, owner_pid=owner)
+    return Stack(topology, chosen, run_dir, run_id)
 
 
 def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
@@ -227,7 +245,15 @@ def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
         raise FileNotFoundError(f"{run_dir} has no state.json: not a llm-drill run directory")
     path = stack_file or Path(state.stack_file)
     topology = load_topology(path)
-    runtime = ProcessRuntime(topology, run_dir, state.run_id, stack_file=str(path))
+    runtime: Runtime
+    engine = run_dir / "engine.url"  # written by the container runtime at start
+    if engine.exists():
+        from harness.stack.container_runtime import ContainerRuntime
+
+        runtime = ContainerRuntime(topology, run_dir, state.run_id, stack_file=str(path),
+                                   engine_url=engine.read_text().strip())
+    else:
+        runtime = ProcessRuntime(topology, run_dir, state.run_id, stack_file=str(path))
     return Stack(topology, runtime, run_dir, state.run_id)
 
 

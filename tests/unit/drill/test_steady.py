@@ -130,3 +130,15 @@ def test_a_prometheus_that_never_evaluates_again_is_not_steady(
     drill.observer.clock = FakeClock()
     with pytest.raises(NotReady, match="every alerting rule evaluated after"):
         problems_after_next_evaluation(drill)
+
+
+def test_after_the_probes_alerts_the_probes_move_are_not_held_against_the_stack(
+        fake: FakeStack, tmp_path: Path) -> None:
+    """A trickle of probes after a heavy drill reads as TPSDrop; judged before the probes."""
+    fake.prometheus.evaluated = "2100-01-01T00:00:00Z"
+    fake.prometheus.alert_script = [[alert_json("TPSDrop", "firing"),
+                                     alert_json("TTFTHigh", "pending", source="client"),
+                                     alert_json("CircuitOpen", "firing", gateway="gateway-a")]]
+    assert problems_after_next_evaluation(fake.drill(tmp_path)) == [
+        "alert CircuitOpen is firing {'alertname': 'CircuitOpen', 'gateway': 'gateway-a'}"]
+    assert len(all_problems(fake.drill(tmp_path))) == 3, "before the probes, all count"

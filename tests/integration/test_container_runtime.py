@@ -1,0 +1,219 @@
+"""The container runtime on a real Docker Engine (the project's own daemon, started here
+on a socket of the test's own and stopped after): light components only (the webhook
+receiver, the fault proxy, HAProxy as the front door), on ports 10000 above the stack
+file's so the session's stack keeps running beside them.
+
+What is checked is the engine's behaviour through the Runtime contract: a container
+killed from outside is restarted by the engine's restart policy (new pid, RestartCount
+up), one stopped on purpose through the API is not, ``never`` means the engine's ``no``,
+the memory cgroup layout the memory capability needs, and nothing left afterwards: no
+container with the run's label, no cgroup, no process, even when the owner of the run is
+SIGKILLed (the watchdog removes the containers by label). Needs ``dockerd``
+(Debian's docker.io, installed by scripts/bootstrap.sh)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.errors import Unreachable
+from harness.render.run_configs import render_run_configs
+from harness.runs import default_home
+from harness.stack.container_runtime import RUN_LABEL, ContainerRuntime
+from harness.stack.engine import (
+    EngineFiles,
+    connect,
+    engine_files,
+    ensure_base_image,
+    mounts_under,
+    start_daemon,
+    stop_daemon,
+)
+from harness.stack.stack import Stack, create_stack
+from harness.topology import DEFAULT_STACK_FILE
+from harness.waits import Probe, Wait
+
+pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
+                                reason="no dockerd (apt-get install -y docker.io iptables)")
+
+SHIFT = 10_000
+
+
+def shifted_stack_file(folder: Path, restart_front_door: str = "on-failure") -> Path:
+    """The default stack with every 18xxx port moved to 28xxx."""
+    text = re.sub(r"\b18(\d{3})\b", lambda m: str(int(m.group(0)) + SHIFT),
+                  DEFAULT_STACK_FILE.read_text())
+    text = re.sub(r"(?m)^(  front_door: \{policy: )on-failure", rf"\g<1>{restart_front_door}",
+                  text)
+    path = folder / f"stack-{restart_front_door}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[EngineFiles]:
+    """The project's daemon in the llm-drill home, as `llm-drill engine start` runs it."""
+    files = engine_files(default_home())
+    start_daemon(files)
+    try:
+        yield files
+    finally:
+        stop_daemon(files)
+    assert mounts_under(files.root) == [], "the daemon left mounts behind"
+
+
+@pytest.fixture
+def stack(engine: EngineFiles, tmp_path: Path) -> Iterator[Stack]:
+    handle = _stack(engine, tmp_path, "on-failure")
+    try:
+        yield handle
+    finally:
+        handle.down()
+
+
+def _stack(engine: EngineFiles, folder: Path, policy: str) -> Stack:
+    os.environ["DOCKER_HOST"] = engine.url
+    try:
+        handle = create_stack(shifted_stack_file(folder, policy), home=folder / "home",
+                              runtime="container")
+    finally:
+        del os.environ["DOCKER_HOST"]
+    _prepare(handle)
+    return handle
+
+
+def _prepare(stack: Stack) -> None:
+    """What ``up`` does before it starts anything: configs, the base image."""
+    runtime = stack.runtime
+    assert isinstance(runtime, ContainerRuntime)
+    for folder in (runtime.paths.config_dir, runtime.paths.log_dir,
+                   runtime.paths.config("targets")):
+        folder.mkdir(parents=True, exist_ok=True)
+    render_run_configs(stack.topology, runtime.paths)
+    ensure_base_image(runtime.engine)
+
+
+def _labelled(engine: EngineFiles, run_id: str) -> list[str]:
+    client = connect(engine.url)
+    try:
+        return [c.name for c in client.containers.list(
+            all=True, filters={"label": f"{RUN_LABEL}={run_id}"})]
+    finally:
+        client.close()
+
+
+def test_components_run_in_containers_and_leave_nothing(stack: Stack,
+                                                        engine: EngineFiles) -> None:
+    webhook, proxy = stack.topology.webhook.name, stack.topology.fault_proxy.name
+    for name in (webhook, proxy):
+        stack.start(name)
+    for name in (webhook, proxy):
+        stack.wait_ready(name, within=30)
+        assert stack.is_running(name) and stack.healthy(name)
+        pid = stack.pid(name)
+        assert pid is not None and pid in stack.pids(name)
+    assert httpx.get(f"{stack.fault_proxy_url}/proxies").status_code == 200
+    assert len(_labelled(engine, stack.run_id)) == 2
+    assert stack.kill(webhook) == 137 and stack.pid(webhook) is None
+    assert stack.stop(proxy, grace_s=5) is not None
+    assert not stack.is_running(proxy)
+    left = stack.down()
+    assert left.clean, left
+    assert _labelled(engine, stack.run_id) == []
+
+
+def test_the_engine_restarts_a_front_door_killed_from_outside(stack: Stack) -> None:
+    """A death nobody asked for (SIGKILL from outside) is the engine's to recover; a kill
+    through the engine's API is on purpose and stays dead."""
+    name = stack.topology.front_door.name
+    stack.start(name)
+    Wait(within=15, interval=0.1).until_true(f"{name} running", lambda: stack.is_running(name))
+    before = stack.pid(name)
+    stack.signal(name, signal.SIGKILL)
+    runtime = stack.runtime
+    assert isinstance(runtime, ContainerRuntime)
+    Wait(within=20, interval=0.1).until_true(
+        f"the engine to restart {name}",
+        lambda: runtime.restart_count(name) >= 1 and stack.is_running(name))
+    assert stack.pid(name) != before
+    assert stack.kill(name) == 137
+    assert runtime.restart_count(name) == 0  # the container is gone: nothing restarts it
+
+
+def test_restart_policy_never_leaves_it_dead(engine: EngineFiles, tmp_path: Path) -> None:
+    handle = _stack(engine, tmp_path, "never")
+    try:
+        name = handle.topology.front_door.name
+        handle.start(name)
+        Wait(within=15, interval=0.1).until_true(f"{name} running",
+                                                 lambda: handle.is_running(name))
+        handle.signal(name, signal.SIGKILL)
+        Wait(within=10, interval=0.1).until_true(f"{name} dead",
+                                                 lambda: not handle.is_running(name))
+        runtime = handle.runtime
+        assert isinstance(runtime, ContainerRuntime)
+        with pytest.raises(Exception, match="exited with status 137"):
+            runtime.wait_ready(name, within=3)
+        assert runtime.restart_count(name) == 0
+    finally:
+        assert handle.down().clean
+
+
+def test_a_node_container_sits_in_the_nodes_memory_cgroup(stack: Stack) -> None:
+    """The memory capability works on the node's cgroup; the engine puts the node's
+    container inside it (checked without starting vLLM: the spec is what is placed)."""
+    runtime = stack.runtime
+    assert isinstance(runtime, ContainerRuntime)
+    if runtime.memory is None:
+        pytest.skip("this host does not let llm-drill create memory cgroups")
+    node = stack.node_names[0]
+    args = runtime._cgroup_args(runtime.specs()[node])
+    assert args == {"cgroup_parent": f"/llm-drill/{stack.run_id}/{node}"}
+
+
+def test_a_sigkilled_owner_leaves_no_container(engine: EngineFiles, tmp_path: Path) -> None:
+    """The owner (a pytest session, here a child) dies by SIGKILL with a container running:
+    the watchdog removes it by label."""
+    home = tmp_path / "home"
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from harness.stack.stack import create_stack\n"
+        f"s = create_stack(Path({str(shifted_stack_file(tmp_path))!r}), home=Path({str(home)!r}),"
+        " runtime='container', owned_by_me=True)\n"
+        "s.runtime._prepare()\n"
+        "s.start(s.topology.webhook.name)\n"
+        "print(s.run_id, flush=True)\n"
+        "time.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, DOCKER_HOST=engine.url))
+    try:
+        assert owner.stdout is not None
+        run_id = owner.stdout.readline().strip()
+        assert _labelled(engine, run_id), "the owner started a container"
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+
+    def gone() -> Probe[None]:
+        left = _labelled(engine, run_id)
+        return Probe(done=not left, seen=f"still there: {left}")
+
+    Wait(within=60, interval=0.5).until("the watchdog to remove the run's containers", gone)
+
+
+def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"unix://{tmp_path}/nothing.sock"
+    with pytest.raises(Unreachable, match=r"nothing\.sock.*docker\.io"):
+        connect(url)
