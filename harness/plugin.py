@@ -13,6 +13,7 @@ without the stack stays fast.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,18 +202,23 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The real stack: started once per session (or attached with --stack-url)."""
     config = request.config
     url = _setting(config, "llm_drill_stack_url")
-    handle = _attach(config, url) if url else _start(config)
-    record_history_of(config, handle.run_dir)
-    config.hook.pytest_llm_drill_stack_ready(stack=handle)
-    try:
-        yield handle
-    finally:
-        config.hook.pytest_llm_drill_stack_teardown(stack=handle)
-        if url:
-            handle.close()
-        else:
-            left = handle.down()
-            assert left.clean, f"residue after teardown: {left}"
+    with contextlib.ExitStack() as engine:
+        if not url and _runtime(config) == "container":
+            from harness.stack.engine import session_engine
+
+            engine.enter_context(session_engine(drill_home(config)))
+        handle = _attach(config, url) if url else _start(config)
+        record_history_of(config, handle.run_dir)
+        config.hook.pytest_llm_drill_stack_ready(stack=handle)
+        try:
+            yield handle
+        finally:
+            config.hook.pytest_llm_drill_stack_teardown(stack=handle)
+            if url:
+                handle.close()
+            else:
+                left = handle.down()
+                assert left.clean, f"residue after teardown: {left}"
 
 
 @pytest.fixture(scope="session")
@@ -235,6 +241,10 @@ def drill_overrides(request: pytest.FixtureRequest) -> tuple[str, ...]:
     return (*config.getini("llm_drill_set"), *config.getoption("llm_drill_set"))
 
 
+def _runtime(config: pytest.Config) -> str:
+    return _setting(config, "llm_drill_runtime") or "process"
+
+
 def _start(config: pytest.Config) -> Stack:
     from harness.runs import default_home
     from harness.stack.reaper import reap_stale
@@ -243,7 +253,7 @@ def _start(config: pytest.Config) -> Stack:
     home = default_home(_setting(config, "llm_drill_home"))
     reap_stale(home)
     handle = create_stack(_stack_file(config), home=home, owned_by_me=True,
-                          runtime=_setting(config, "llm_drill_runtime") or "process")
+                          runtime=_runtime(config))
     handle.up()
     return handle
 

@@ -5,7 +5,7 @@ with the host's system directories, the project and the llm-drill home bind-moun
 on the host's network: the same argv, ports and configs as the process runtime, so
 drills cannot tell the runtimes apart except by who recovers. Recovery is the engine's:
 nodes, gateways and the front door run with the stack file's restart policy
-(``on-failure`` becomes the engine's ``on-failure``, ``never`` its ``no``), and a
+(``on-failure`` becomes the engine's ``unless-stopped``, ``never`` its ``no``), and a
 component that dies on its own (a signal from outside, an OOM kill) is restarted by
 the engine, never by llm-drill. ``kill`` and ``stop`` go through the engine's API, which
 the engine treats as on purpose: no restart, as supervisord's stop in the process runtime.
@@ -337,9 +337,12 @@ class ContainerRuntime:
         policy = self._policy(spec.kind)
         if policy.policy == "never":
             return {"Name": "no"}
-        # the engine counts every restart, not consecutive failed starts as supervisord
-        # does: unlimited, so a session's many drills never exhaust it
-        return {"Name": "on-failure", "MaximumRetryCount": 0}
+        # The stack file's on-failure is "restart after an exit nobody asked for": a node
+        # SIGTERMed from outside drains and exits 0, which the engine's on-failure would
+        # leave down. unless-stopped restarts any exit but a stop through the engine's
+        # API, with no retry limit (the engine counts every restart, not supervisord's
+        # consecutive failed starts: a limit would run out over a session of drills).
+        return {"Name": "unless-stopped"}
 
     def _has_cgroup(self, name: str) -> bool:
         return self._spec(name).memory_cgroup

@@ -24,6 +24,8 @@ import shutil
 import signal
 import subprocess
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,6 +177,23 @@ def mounts_under(root: Path) -> list[str]:
               Path("/proc/self/mountinfo").read_text().splitlines()]
     return sorted((p for p in points if p == prefix or p.startswith(prefix + "/")),
                   key=len, reverse=True)
+
+
+@contextmanager
+def session_engine(home: Path) -> Iterator[str]:
+    """The engine a session's container stack uses, by URL: ``DOCKER_HOST``, or the
+    project's daemon, started here when it is not running and then stopped here after."""
+    if os.environ.get("DOCKER_HOST"):
+        yield os.environ["DOCKER_HOST"]
+        return
+    files = engine_files(home)
+    started = daemon_pid(files) is None
+    start_daemon(files)
+    try:
+        yield files.url
+    finally:
+        if started:
+            stop_daemon(files)
 
 
 def _zombie(pid: int) -> bool:

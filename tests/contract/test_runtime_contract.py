@@ -1,11 +1,11 @@
 """The Runtime contract (harness/stack/runtime.py), run against every runtime.
 
 Each test reads the contract's promise and checks it through the Stack handle, for
-the process runtime (the session stack) and the external runtime (attached to that
-same stack). Process control is exercised on the webhook receiver only: it restarts
-in under a second and nothing else stops working while it is down; every test puts
-it back. Nodes are only read (and their memory cgroup gets a helper and a cap far
-above usage, both removed).
+the session stack's runtime (process, or container with ``--runtime container``) and
+the external runtime (attached to that same stack). Process control is exercised on
+the webhook receiver only: it restarts in under a second and nothing else stops working
+while it is down; every test puts it back. Nodes are only read (and their memory cgroup
+gets a helper and a cap far above usage, both removed).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from harness.waits import Probe, Wait
 
 pytestmark = pytest.mark.stack
 
-RUNTIMES = ("process", "external")
+RUNTIMES = ("session", "external")
 MiB = 2**20
 
 
 @pytest.fixture(params=RUNTIMES)
 def subject(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     """A handle on the running session stack through each runtime."""
-    if request.param == "process":
+    if request.param == "session":
         yield stack
         return
     attached = Stack(stack.topology, ExternalRuntime(stack.topology), stack.run_dir, "external")
