@@ -294,11 +294,11 @@ class ContainerRuntime:
             "environment": env, "tmpfs": {"/tmp": "", "/run": ""}, "shm_size": "1g",
             "mounts": self._mounts(),
             "labels": {RUN_LABEL: self.run_id, COMPONENT_LABEL: spec.name},
-            "restart_policy": self._restart_policy(spec),
-            **self._cgroup_args(spec),
+            "restart_policy": self.engine_restart_policy(spec),
+            **self.cgroup_args(spec),
         }
 
-    def _cgroup_args(self, spec: comp.ComponentSpec) -> dict[str, Any]:
+    def cgroup_args(self, spec: comp.ComponentSpec) -> dict[str, Any]:
         """A node's container goes inside the node's memory cgroup (the cap, the OOM count
         and the helpers live on that parent, as in the process runtime); the webhook
         reads every node's cgroup through a read-only mount of the memory hierarchy."""
@@ -317,9 +317,9 @@ class ContainerRuntime:
     def _mounts(self) -> list[Any]:
         from docker.types import Mount
 
-        return [Mount(src, src, type="bind", read_only=ro) for src, ro in self._binds().items()]
+        return [Mount(src, src, type="bind", read_only=ro) for src, ro in self.binds().items()]
 
-    def _binds(self) -> dict[str, bool]:
+    def binds(self) -> dict[str, bool]:
         """Host paths mounted at the same path: read-only, but for the run's home."""
         project = Path(comp.__file__).resolve().parents[2]
         from harness.stack.model import default_cache_dir
@@ -331,7 +331,7 @@ class ContainerRuntime:
         binds[str(self.paths.run_dir.parent.parent)] = False  # the llm-drill home
         return binds
 
-    def _restart_policy(self, spec: comp.ComponentSpec) -> dict[str, Any]:
+    def engine_restart_policy(self, spec: comp.ComponentSpec) -> dict[str, Any]:
         if spec.kind not in RESTARTED:
             return {"Name": "no"}
         policy = self._policy(spec.kind)

@@ -176,7 +176,7 @@ def test_a_node_container_sits_in_the_nodes_memory_cgroup(stack: Stack) -> None:
     if runtime.memory is None:
         pytest.skip("this host does not let llm-drill create memory cgroups")
     node = stack.node_names[0]
-    args = runtime._cgroup_args(runtime.specs()[node])
+    args = runtime.cgroup_args(runtime.specs()[node])
     assert args == {"cgroup_parent": f"/llm-drill/{stack.run_id}/{node}"}
 
 
