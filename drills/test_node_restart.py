@@ -94,9 +94,6 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
     if pid is None:
         raise drill.inconclusive(f"{VICTIM} runs before the fault", "no process group recorded")
     old_group = os.getpgid(pid)  # the supervised program's group (its wrapper leads it)
-    held_at_fault = serving.held
-    if held_at_fault is not None:
-        drill.measure("requests_held_by_victim_at_fault", held_at_fault)
     survivors = surviving_nodes(drill)
     survivors_before = read_when_answering(drill, survivors)
     retries_before = gateway_retries(drill)
@@ -104,13 +101,10 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
                               grace_s=drain_grace_s(drill))
              if graceful else
              KillProcess(drill.stack, VICTIM, restart_within_s=cfg.restart_within_s))
-    # the last gate, nothing slow after it: node1's answer bytes grew over the last short
-    # window, so the fault lands mid-stream (an idle node drains and aborts alike)
-    serving.rebase()
-    await_precondition(drill, f"{VICTIM} streams answers right before the fault",
-                       cfg.precondition_within_s, serving.streaming, serving.describe)
-    drill.measure("victim_bytes_streamed_before_fault", serving.streamed)
-    drill.measure("victim_streaming_window_s", serving.window_s)
+    last_gate(drill, serving, graceful)
+    held_at_fault = serving.held
+    if held_at_fault is not None:
+        drill.measure("requests_held_by_victim_at_fault", held_at_fault)
     bytes_before = serving.bytes_read
     with fault:
         applied = drill.phase("fault applied")  # once the death was seen (SIGTERM: exited)
@@ -158,6 +152,23 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
     judge_warmup(drill)
     drill.expect_alert("NodeDown", "resolved", within=cfg.mark_down_within_s * 2)
     drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
+
+
+def last_gate(drill: Drill, serving: VictimServing, graceful: bool) -> None:
+    """The last gate, nothing slow after it: node1's answer bytes grew over the last short
+    window, so the fault lands mid-stream (an idle node drains and aborts alike); for a
+    SIGTERM its engine must also hold requests: draining and aborting differ only while
+    answers are still being generated."""
+    cfg = drill.config.node_restart
+    serving.rebase()
+    if graceful:
+        await_precondition(drill, f"{VICTIM} generates and streams right before the fault",
+                           cfg.precondition_within_s, serving.generating, serving.describe)
+    else:
+        await_precondition(drill, f"{VICTIM} streams answers right before the fault",
+                           cfg.precondition_within_s, serving.streaming, serving.describe)
+    drill.measure("victim_bytes_streamed_before_fault", serving.streamed)
+    drill.measure("victim_streaming_window_s", serving.window_s)
 
 
 def judge_warmup(drill: Drill) -> None:
@@ -325,6 +336,15 @@ class VictimServing:
         self.window_s = 0.0 if self._read_at is None else read_at - self._read_at
         self.bytes_read, self._read_at = sent, read_at
         return not first and self.streamed > 0
+
+    def generating(self) -> bool:
+        """Streaming, and its engine holds requests (vLLM's gauges, read right after): a
+        SIGTERM then lands while answers are still being generated. Streaming alone let
+        a run with ``--shutdown-timeout 0`` pass: the answers were generated, only their
+        sending was left, and an aborting server still sent them."""
+        streaming = self.streaming()
+        self.held = self._engine_holds()
+        return streaming and self.held is not None and self.held > 0
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
