@@ -48,8 +48,8 @@ from harness.stack.components import require_known
 from harness.stack.engine import connect, ensure_base_image
 from harness.stack.lifecycle import (
     after_ready,
+    bring_up,
     build_host_specs,
-    start_in_phases,
     unlist_on_demand,
 )
 from harness.stack.preflight import check_ports_free
@@ -58,11 +58,11 @@ from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, reap
 from harness.stack.readiness import probe_once, wait_ready
 from harness.stack.reaper import WATCHDOG, start_watchdog
 from harness.stack.runtime import (
-    Capability,
     Event,
     EventSink,
     MemoryControl,
     Phase,
+    capabilities_with,
     ignore_events,
 )
 from harness.topology import RestartPolicy, Topology
@@ -101,8 +101,7 @@ class ContainerRuntime:
         self.memory: MemoryControl | None = (
             CgroupMemory(self.cgroups, self.paths, self._has_cgroup, runtime=self.name)
             if self.cgroups.available() else None)
-        self.capabilities = frozenset({Capability.PROCESS_CONTROL} | (
-            {Capability.MEMORY_CONTROL} if self.memory is not None else set()))
+        self.capabilities = capabilities_with(self.memory)
         self._engine: docker.DockerClient | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._specs: dict[str, comp.ComponentSpec] = {}
@@ -116,12 +115,7 @@ class ContainerRuntime:
 
     # -- whole stack -------------------------------------------------------------------
     def up(self) -> None:
-        try:
-            self._prepare()
-            start_in_phases(self.topology, self.start, self.wait_ready)
-        except BaseException:
-            self.down()
-            raise
+        bring_up(self.topology, self._prepare, self.start, self.wait_ready, self.down)
 
     def down(self) -> None:
         remove_run_containers(self.engine, self.run_id)

@@ -65,6 +65,18 @@ def start_in_phases(t: Topology, start: Callable[[str], None],
             raise errors[0]
 
 
+def bring_up(t: Topology, prepare: Callable[[], None], start: Callable[[str], None],
+             wait_ready: Callable[[str], float], down: Callable[[], None]) -> None:
+    """A runtime's ``up``: prepare, start in phases; on any failure (an interrupt
+    included) tear down whatever was started, then raise."""
+    try:
+        prepare()
+        start_in_phases(t, start, wait_ready)
+    except BaseException:
+        down()
+        raise
+
+
 def on_demand(t: Topology, name: str) -> bool:
     """Nodes outside the default rotation (the canary) run only while a drill needs them."""
     return t.canary is not None and name == t.canary.name

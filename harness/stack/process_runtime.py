@@ -29,8 +29,8 @@ from harness.stack.cgroups import MemoryCgroups
 from harness.stack.components import require_known
 from harness.stack.lifecycle import (
     after_ready,
+    bring_up,
     build_host_specs,
-    start_in_phases,
     unlist_on_demand,
 )
 from harness.stack.preflight import check_ports_free, find_binary
@@ -54,11 +54,11 @@ from harness.stack.processes import (
 from harness.stack.readiness import probe_once, wait_ready
 from harness.stack.reaper import WATCHDOG, start_watchdog, teardown
 from harness.stack.runtime import (
-    Capability,
     Event,
     EventSink,
     MemoryControl,
     Phase,
+    capabilities_with,
     ignore_events,
 )
 from harness.stack.supervisor import (
@@ -101,18 +101,12 @@ class ProcessRuntime:
         self.memory: MemoryControl | None = (
             CgroupMemory(self.cgroups, self.paths, self._has_cgroup)
             if self._use_cgroups else None)
-        self.capabilities = frozenset({Capability.PROCESS_CONTROL} | (
-            {Capability.MEMORY_CONTROL} if self.memory is not None else set()))
+        self.capabilities = capabilities_with(self.memory)
 
     # -- whole stack -------------------------------------------------------------------
     def up(self) -> None:
         """Start every component, ready for traffic; on any failure tear down and raise."""
-        try:
-            self._prepare()
-            start_in_phases(self.topology, self.start, self.wait_ready)
-        except BaseException:
-            self.down()
-            raise
+        bring_up(self.topology, self._prepare, self.start, self.wait_ready, self.down)
 
     def down(self) -> None:
         teardown(self.paths.run_dir)

@@ -174,6 +174,13 @@ class Runtime(Protocol):
     def log_tail(self, name: str, lines: int = 20) -> str: ...
 
 
+def capabilities_with(memory: MemoryControl | None) -> frozenset[Capability]:
+    """A runtime that starts the stack: process control, and memory control when it has
+    a :class:`MemoryControl`."""
+    return frozenset({Capability.PROCESS_CONTROL} | (
+        {Capability.MEMORY_CONTROL} if memory is not None else set()))
+
+
 def require(runtime: Runtime, capability: Capability, action: str, hint: str = "") -> None:
     """Raise :class:`Unsupported` unless ``runtime`` has ``capability``."""
     if capability not in runtime.capabilities:
