@@ -12,7 +12,8 @@ flight failed; a retry of each failed
 request through the front door succeeds while the node is down; every gateway marks the
 node down, then up again; no engine process
 outlives the node; the stack's supervisor (never the drill) restarts it, and
-restart-to-ready (the kill to the new incarnation's first real completion) and the
+restart-to-ready (the kill, or the exit a SIGTERM's drain ends in, to the new
+incarnation's first real completion) and the
 TTFT p95 of the first requests through the front door after the restart (warm-up) is
 measured and held to the checklist's target;
 NodeDown fires while the node is down, is delivered to its receiver through

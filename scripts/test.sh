@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # The test command: install what is needed, then run the framework's own tests,
-# the integration tests on the real stack included (started once for the session).
+# the integration tests on the real stack included (started once for the session),
+# then a second session on the container runtime (one stack of containers on the
+# project's own engine): the runtime contract, the drills whose recovery is the
+# engine's restart policy, and that policy switched off live as their breakage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-exec .venv/bin/pytest tests/ drills/ "$@"
+ON_CONTAINERS=(
+  tests/contract
+  drills/test_node_restart.py
+  drills/test_out_of_memory.py
+  drills/test_gateway_failover.py
+  tests/breakage/test_node_restart.py::test_fails_when_the_supervisor_does_not_restart
+)
+status=0
+.venv/bin/pytest tests/ drills/ "$@" || status=$?
+if [[ " $* " != *" --no-stack "* ]]; then
+  .venv/bin/pytest --runtime container "${ON_CONTAINERS[@]}" "$@" || status=$?
+fi
+exit "$status"

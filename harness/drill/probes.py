@@ -116,8 +116,9 @@ class RestartFault(Protocol):
 def restarted_by_the_stack(drill: DrillRun, fault: RestartFault, within_s: float) -> float:
     """Judge the stack's restart after a process fault: the supervisor brought the
     component back (a new incarnation that passes its readiness probe) within
-    ``within_s``. Records restart-to-ready (kill -> ready again, the stack's time) and
-    returns it; a component that never came back fails the drill, never reads as 0 s."""
+    ``within_s``. Records restart-to-ready (death -> ready again, the stack's time: from
+    the kill, or from the exit a SIGTERM's drain ends in) and returns it; a component
+    that never came back fails the drill, never reads as 0 s."""
     observed = fault.observed
     ready = observed.ready_after_s
     back = observed.not_back is None and ready is not None
@@ -127,7 +128,7 @@ def restarted_by_the_stack(drill: DrillRun, fault: RestartFault, within_s: float
     assert ready is not None  # back, or check raised
     drill.measure("restart_to_ready_s", ready)
     drill.check("restart to ready within bound", ready <= within_s,
-                f"{ready:.1f}s from the kill (bound {within_s:g}s)")
+                f"{ready:.1f}s from its death (bound {within_s:g}s)")
     return ready
 
 

@@ -8,7 +8,7 @@ fault saw (exit status, seconds to ready) lands in its ``observed`` record::
 
     with KillProcess(stack, "node1") as fault:
         ...                      # node1's main process was SIGKILLed (a crash)
-    fault.observed.ready_after_s  # the stack's supervisor restarted it: kill -> ready
+    fault.observed.ready_after_s  # the stack's supervisor restarted it: death -> ready
     fault.observed.not_back       # set when the stack did not bring it back in time
 """
 
@@ -35,12 +35,13 @@ class Observed:
     exit_status: int | None = None
     applied_at: float | None = None
     reverted_at: float | None = None
-    ready_after_s: float | None = None  # the stack's restart-to-ready: kill -> ready
+    ready_after_s: float | None = None  # the stack's restart-to-ready: death -> ready
     killed_pid: int | None = None
     restarted_pid: int | None = None
     not_back: str | None = None  # why the stack did not bring it back within the bound
     applied_monotonic: float | None = None
     exited_at: float | None = None  # SIGTERM: when the main process was seen gone
+    died_monotonic: float | None = None  # SIGTERM: its exit (or the SIGKILL after grace)
     escalated: bool = False  # SIGTERM: it outlived the grace and was SIGKILLed
 
 
@@ -74,8 +75,8 @@ class _ProcessFault(FaultBase):
             self.observed.not_back = str(exc)
             return
         self.observed.reverted_at = time.time()
-        self.observed.ready_after_s = time.monotonic() - (self.observed.applied_monotonic
-                                                          or time.monotonic())
+        died = self.observed.died_monotonic or self.observed.applied_monotonic
+        self.observed.ready_after_s = time.monotonic() - (died or time.monotonic())
 
     def _back(self) -> bool:
         return self.observed.ready_after_s is not None
@@ -149,6 +150,9 @@ class TerminateProcess(_ProcessFault):
                 self.observed.escalated = True
         else:
             self.observed.exited_at = time.time()
+        # The supervisor's restart begins at the death, not at the SIGTERM: the drain
+        # before it is the node's (bounded by its shutdown timeout and measured apart)
+        self.observed.died_monotonic = time.monotonic()
 
     def _verify_applied(self) -> bool:
         Wait(within=10, interval=0.05).until_true(

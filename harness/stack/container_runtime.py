@@ -78,6 +78,7 @@ ENGINE_FILE = "engine.url"  # in the run directory: which engine the watchdog mu
 RESTARTED = frozenset({comp.Kind.NODE, comp.Kind.GATEWAY, comp.Kind.FRONT_DOOR})
 HOST_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc")
 LOG_WRAPPER = 'exec "$@" >>"$LLM_DRILL_LOG" 2>&1'
+INIT_BINARIES = ("/usr/bin/docker-init", "/usr/bin/tini")
 GONE_WITHIN_S = 30.0
 HOST_CGROUPS = Path("/host-cgroup")  # where the webhook's container sees the memory hierarchy
 
@@ -251,6 +252,23 @@ class ContainerRuntime:
         container = self._container(name)
         return int(container.attrs.get("RestartCount", 0)) if container else 0
 
+    def apply_restart_policy(self, name: str) -> str:
+        """Give ``name``'s container the current topology's restart policy in place (the
+        engine's live update: the component keeps running); the engine's policy now in
+        effect (``unless-stopped`` or ``no``)."""
+        container = self._container(name)
+        if container is None:
+            raise StackError(f"{name} has no container in run {self.run_id}")
+        container.update(restart_policy=self.engine_restart_policy(self._spec(name)))
+        return self.restart_policy_in_effect(name)
+
+    def restart_policy_in_effect(self, name: str) -> str:
+        """The restart policy the engine holds for ``name``'s container ("" if none)."""
+        container = self._container(name)
+        if container is None:
+            return ""
+        return str(container.attrs["HostConfig"]["RestartPolicy"].get("Name", ""))
+
     # -- internals -----------------------------------------------------------------------
     def _spec(self, name: str) -> comp.ComponentSpec:
         require_known(self.topology, name)
@@ -280,16 +298,19 @@ class ContainerRuntime:
         env = {**dict(spec.env), RUN_ID_ENV: self.run_id, COMPONENT_ENV: spec.name,
                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1",
+               "VLLM_CACHE_ROOT": str(vllm_cache_dir()),
                "LLM_DRILL_LOG": str(self.paths.log(spec.name))}
         return {
-            "command": ["/bin/sh", "-c", LOG_WRAPPER, "sh", *spec.argv],
+            "command": [*container_init(), "/bin/sh", "-c", LOG_WRAPPER, "sh", *spec.argv],
             "name": self._container_name(spec.name), "detach": True,
             "network_mode": "host", "working_dir": str(self.paths.run_dir),
-            "environment": env, "tmpfs": {"/tmp": "", "/run": ""}, "shm_size": "1g",
+            # the engine mounts a tmpfs noexec unless told: vLLM's compiled kernels are
+            # shared objects loaded from under $HOME (/tmp here)
+            "environment": env, "tmpfs": {"/tmp": "exec", "/run": ""}, "shm_size": "1g",
             "mounts": self._mounts(),
             "labels": {RUN_LABEL: self.run_id, COMPONENT_LABEL: spec.name},
             "restart_policy": self.engine_restart_policy(spec),
-            **self.cgroup_args(spec),
+            **self.cgroup_args(spec), **numa_access(spec),
         }
 
     def cgroup_args(self, spec: comp.ComponentSpec) -> dict[str, Any]:
@@ -322,6 +343,10 @@ class ContainerRuntime:
         # the venv and the Python it was made from (pyenv, a /opt build: not under /usr)
         binds |= {str(project): True, sys.prefix: True, sys.base_prefix: True,
                   str(default_cache_dir()): True}
+        # vLLM's compiled kernels, kept across starts as the process runtime's nodes keep
+        # them (a user's container would mount a volume there): without it every restart
+        # the engine does compiles again (37 s of a node's 70 s start here)
+        binds[str(vllm_cache_dir())] = False
         binds[str(self.paths.run_dir.parent.parent)] = False  # the llm-drill home
         return binds
 
@@ -399,6 +424,38 @@ class ContainerRuntime:
 
     def _emit(self, name: str, phase: Phase, elapsed: float, detail: str = "") -> None:
         self.on_event(Event(name, phase, elapsed, detail))
+
+
+def container_init() -> tuple[str, ...]:
+    """The engine's init (tini, shipped with the engine as ``docker-init``) from the
+    host's ``/usr`` as the container's PID 1: it forwards signals to the component and
+    reaps the processes the component orphans, as a container's PID 1 must (vLLM's API
+    server as PID 1 left its workers running through its shutdown's grace period).
+    The engine's own ``init`` option cannot be used: it mounts the binary at
+    ``/sbin/docker-init``, inside the read-only ``/usr`` here. Nothing where neither
+    exists."""
+    for path in INIT_BINARIES:
+        if Path(path).is_file():
+            return (path, "--")
+    return ()
+
+
+def numa_access(spec: comp.ComponentSpec) -> dict[str, Any]:
+    """What vLLM's CPU backend needs of a container to place its memory and bind its
+    threads (``get_mempolicy``, ``set_mempolicy``, ``migrate_pages``): the engine's default
+    seccomp profile refuses them without ``CAP_SYS_NICE``, as vLLM's CPU images document
+    (``--cap-add SYS_NICE --security-opt seccomp=unconfined``). Nodes only."""
+    if spec.kind is not comp.Kind.NODE:
+        return {}
+    return {"cap_add": ["SYS_NICE"], "security_opt": ["seccomp=unconfined"]}
+
+
+def vllm_cache_dir() -> Path:
+    """vLLM's cache directory on the host (``VLLM_CACHE_ROOT``, else ``~/.cache/vllm``),
+    created if missing so that it can be mounted."""
+    path = Path(os.environ.get("VLLM_CACHE_ROOT") or Path.home() / ".cache" / "vllm")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _api_errors() -> tuple[type[Exception], ...]:

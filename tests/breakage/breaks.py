@@ -22,6 +22,7 @@ from harness.files import write_atomic
 from harness.render.run_configs import RULES_FILE, render_run_configs
 from harness.render.templates import render
 from harness.runs import Paths
+from harness.stack.container_runtime import ContainerRuntime
 from harness.stack.stack import Stack
 from harness.stack.supervisor import supervisord_config
 from harness.topology import GatewayPolicy, RestartPolicy
@@ -158,10 +159,12 @@ def checks_slowed(factor: int) -> Callable[[str], str]:
 @contextmanager
 def supervisor_restart_off(stack: Stack, node: str) -> Iterator[None]:
     """The stack's supervisor no longer restarts ``node``'s kind (restart policy
-    ``never``: supervisord's ``autorestart=false``), applied live: ``node`` is stopped,
-    supervisord re-reads its re-rendered program (``reloadConfig``) and starts it again
-    under it. On exit the shipped policy comes back the same way (``node`` is started
-    again, whether or not it still runs)."""
+    ``never``), applied live. On the process runtime (supervisord's
+    ``autorestart=false``) ``node`` is stopped, supervisord re-reads its re-rendered
+    program (``reloadConfig``) and starts it again under it; on the container runtime
+    the engine's policy of ``node``'s container becomes ``no`` in place
+    (``container.update``). On exit the shipped policy comes back the same way and
+    ``node`` runs again, whether or not the drill left it dead."""
     normal = stack.topology
     never = RestartPolicy(policy="never")
     restarts = (replace(normal.restart, gateways=never) if node in stack.gateway_names
@@ -169,14 +172,23 @@ def supervisor_restart_off(stack: Stack, node: str) -> Iterator[None]:
                 if node == normal.front_door.name
                 else replace(normal.restart, nodes=never))
     stack.use_topology(replace(normal, restart=restarts))
+    engine = stack.runtime if isinstance(stack.runtime, ContainerRuntime) else None
     try:
-        stack.restart(node)
-        assert supervisord_autorestart(stack, node) == "false"
+        if engine is not None:
+            assert engine.apply_restart_policy(node) == "no"
+        else:
+            stack.restart(node)
+            assert supervisord_autorestart(stack, node) == "false"
         yield
     finally:
         stack.use_topology(normal)
-        stack.restart(node)
-        assert supervisord_autorestart(stack, node) == "unexpected"
+        if engine is not None:
+            assert engine.apply_restart_policy(node) == "unless-stopped"
+            if not stack.is_running(node):
+                stack.restart(node)
+        else:
+            stack.restart(node)
+            assert supervisord_autorestart(stack, node) == "unexpected"
 
 
 @contextmanager

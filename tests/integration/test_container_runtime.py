@@ -5,7 +5,8 @@ file's so the session's stack keeps running beside them.
 
 What is checked is the engine's behaviour through the Runtime contract: a container
 killed from outside is restarted by the engine's restart policy (new pid, RestartCount
-up), one stopped on purpose through the API is not, ``never`` means the engine's ``no``,
+up), one stopped on purpose through the API is not, ``never`` means the engine's ``no``
+(at creation or applied live to a running container),
 the memory cgroup layout the memory capability needs, and nothing left afterwards: no
 container with the run's label, no cgroup, no process, even when the owner of the run is
 SIGKILLed (the watchdog removes the containers by label). Needs ``dockerd``
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -39,7 +41,7 @@ from harness.stack.engine import (
     stop_daemon,
 )
 from harness.stack.stack import Stack, create_stack
-from harness.topology import DEFAULT_STACK_FILE
+from harness.topology import DEFAULT_STACK_FILE, RestartPolicy
 from harness.waits import Probe, Wait
 
 pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
@@ -166,6 +168,27 @@ def test_restart_policy_never_leaves_it_dead(engine: EngineFiles, tmp_path: Path
         assert runtime.restart_count(name) == 0
     finally:
         assert handle.down().clean
+
+
+def test_a_live_restart_policy_update_keeps_it_running_and_is_obeyed(stack: Stack) -> None:
+    """The stack file's policy changed to ``never`` and applied in place: the running
+    container is not restarted by the update, and the engine then leaves it dead."""
+    name = stack.topology.front_door.name
+    stack.start(name)
+    Wait(within=15, interval=0.1).until_true(f"{name} running", lambda: stack.is_running(name))
+    before = stack.pid(name)
+    runtime = stack.runtime
+    assert isinstance(runtime, ContainerRuntime)
+    assert runtime.restart_policy_in_effect(name) == "unless-stopped"
+    never = replace(stack.topology.restart, front_door=RestartPolicy(policy="never"))
+    stack.use_topology(replace(stack.topology, restart=never))
+    assert runtime.apply_restart_policy(name) == "no"
+    assert stack.is_running(name) and stack.pid(name) == before
+    stack.signal(name, signal.SIGKILL)
+    Wait(within=10, interval=0.1).until_true(f"{name} dead", lambda: not stack.is_running(name))
+    with pytest.raises(Exception, match="exited with status 137"):
+        runtime.wait_ready(name, within=3)
+    assert runtime.restart_count(name) == 0
 
 
 def test_a_node_container_sits_in_the_nodes_memory_cgroup(stack: Stack) -> None:

@@ -3,7 +3,10 @@ has no restart to wait for; a crash that happened is waited for, bounded."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from typing import cast
 
@@ -36,3 +39,52 @@ def test_a_refused_crash_is_not_waited_for(fault: type[KillProcess]) -> None:
     assert time.monotonic() - began < 5
     assert subject.observed.applied_at is None
     assert subject.observed.not_back is None
+
+
+DRAINS_THEN_EXITS = ("import signal, sys, time\n"
+                     "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.6), sys.exit(0)))\n"
+                     "print('up', flush=True)\n"
+                     "time.sleep(60)\n")
+
+
+class RestartingStack:
+    """One real process that drains for 0.6 s on SIGTERM; once it is gone the
+    "supervisor" has a new, healthy incarnation at once."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", DRAINS_THEN_EXITS],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "up\n"
+
+    def pid(self, name: str) -> int | None:
+        return self.proc.pid if self.proc.poll() is None else os.getpid()
+
+    def pids(self, name: str) -> tuple[int, ...]:
+        return (self.pid(name) or 0,)
+
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        os.kill(self.proc.pid, sig)
+        return self.proc.pid
+
+    def healthy(self, name: str) -> bool:
+        return self.proc.poll() is not None
+
+
+def test_a_sigterms_restart_is_timed_from_the_exit_not_from_the_drain() -> None:
+    """The drain is the node's (bounded by its own grace); the supervisor's restart
+    begins when the process is gone."""
+    stack = RestartingStack()
+    try:
+        with TerminateProcess(cast(Stack, stack), "node1", restart_within_s=10,
+                              grace_s=5) as fault:
+            pass
+    finally:
+        stack.proc.kill()
+        stack.proc.wait()
+        assert stack.proc.stdout is not None
+        stack.proc.stdout.close()
+    seen = fault.observed
+    assert seen.applied_at is not None and seen.exited_at is not None
+    assert seen.exited_at - seen.applied_at >= 0.5, "the drain happened"
+    assert seen.ready_after_s is not None and seen.ready_after_s < 0.4
+    assert not seen.escalated
