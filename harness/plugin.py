@@ -37,6 +37,9 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
      "attach to a stack that is already up at this front-door URL instead of starting one"),
     ("--llm-drill-home", "llm_drill_home",
      "where run directories live (default $LLM_DRILL_HOME or ./.llm-drill)"),
+    ("--compose-project", "llm_drill_compose_project",
+     "attach to the running containers of this compose project (by their llm-drill.component "
+     "label, else their service name) instead of starting a stack"),
     ("--runtime", "llm_drill_runtime",
      "where the session's stack runs: process (default) or container (a Docker-API engine: "
      "DOCKER_HOST, else `llm-drill engine start`)"),
@@ -71,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "drill: a failure drill from the catalogue")
     if _no_stack(config) and _setting(config, "llm_drill_stack_url"):
         raise pytest.UsageError("--no-stack and --stack-url contradict each other: pick one")
+    if _setting(config, "llm_drill_stack_url") and _setting(config, "llm_drill_compose_project"):
+        raise pytest.UsageError("--stack-url and --compose-project both attach: pick one")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -202,19 +207,22 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The real stack: started once per session (or attached with --stack-url)."""
     config = request.config
     url = _setting(config, "llm_drill_stack_url")
+    project = _setting(config, "llm_drill_compose_project")
+    attached = bool(url or project)
     with contextlib.ExitStack() as engine:
-        if not url and _runtime(config) == "container":
+        if not attached and _runtime(config) == "container":
             from harness.stack.engine import session_engine
 
             engine.enter_context(session_engine(drill_home(config)))
-        handle = _attach(config, url) if url else _start(config)
+        handle = (_attach(config, url) if url else _attach_compose(config, project) if project
+                  else _start(config))
         record_history_of(config, handle.run_dir)
         config.hook.pytest_llm_drill_stack_ready(stack=handle)
         try:
             yield handle
         finally:
             config.hook.pytest_llm_drill_stack_teardown(stack=handle)
-            if url:
+            if attached:
                 handle.close()
             else:
                 left = handle.down()
@@ -256,6 +264,12 @@ def _start(config: pytest.Config) -> Stack:
                           runtime=_runtime(config))
     handle.up()
     return handle
+
+
+def _attach_compose(config: pytest.Config, project: str) -> Stack:
+    from harness.stack.stack import attach_compose
+
+    return attach_compose(project, _stack_file(config), home=drill_home(config))
 
 
 def _attach(config: pytest.Config, url: str) -> Stack:

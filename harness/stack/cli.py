@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                            "runtime: start, stop or status")
     engine.add_argument("action", choices=("start", "stop", "status"))
     engine.set_defaults(func=cmd_engine)
+    attach = sub.add_parser("attach", help="map a running compose project's containers to "
+                                           "the stack's components; say which faults a "
+                                           "drill can inject on it")
+    attach.add_argument("--compose-project", required=True, metavar="NAME",
+                        help="the compose project (DOCKER_HOST, else the project's engine)")
+    attach.set_defaults(func=cmd_attach)
     sub.add_parser("status", help="each component: pid, port, health, memory").set_defaults(
         func=cmd_status)
     logs = sub.add_parser("logs", help="print a component's log")
@@ -104,6 +110,36 @@ def cmd_up(args: argparse.Namespace) -> int:
     console.print(f"stack up in {time.monotonic() - began:.1f}s; run dir {stack.run_dir}")
     console.print(f"front door: {stack.front_door_url}  prometheus: {stack.prometheus_url}")
     return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """The role of each container, its state, and the faults a drill can inject; exit 1
+    when a required component is missing or down (naming what was found)."""
+    from harness.stack.compose_runtime import ComposeRuntime, available_faults
+    from harness.stack.engine import engine_url
+    from harness.topology import load_topology
+
+    runtime = ComposeRuntime(load_topology(args.stack_file), args.compose_project,
+                             engine_url(default_home(args.home)))
+    try:
+        table = Table(title=f"compose project {args.compose_project}")
+        for column in ("component", "container", "running", "healthy"):
+            table.add_column(column)
+        for name in runtime.specs():
+            table.add_row(name, runtime.roles.containers.get(name, "-"),
+                          str(runtime.is_running(name)), str(runtime.healthy(name)))
+        Console().print(table)
+        for kind, verdict in available_faults(runtime, runtime.http).items():
+            console.print(f"{kind}: {verdict}")
+        try:
+            runtime.up()
+        except HarnessError as exc:
+            console.print(f"[red]{exc}[/]")
+            return 1
+        console.print(f"drills: pytest drills/ --compose-project {args.compose_project}")
+        return 0
+    finally:
+        runtime.close()
 
 
 def _current(args: argparse.Namespace) -> Stack:

@@ -45,7 +45,7 @@ from harness.runs import Paths, ProcRecord, RunState, load_state, save_state
 from harness.stack import components as comp
 from harness.stack.cgroups import MemoryCgroups, remove_other_hierarchies
 from harness.stack.components import require_known
-from harness.stack.engine import connect, ensure_base_image
+from harness.stack.engine import api_errors, connect, death_of, ensure_base_image, host_pids
 from harness.stack.lifecycle import (
     after_ready,
     bring_up,
@@ -188,7 +188,7 @@ class ContainerRuntime:
         unlist_on_demand(self.topology, self.paths, self.http, name, self._emit)
         container = self._container(name)
         if container is not None:
-            with contextlib.suppress(*_api_errors()):
+            with contextlib.suppress(*api_errors()):
                 container.kill()
         return self._forget(name)
 
@@ -198,7 +198,7 @@ class ContainerRuntime:
         unlist_on_demand(self.topology, self.paths, self.http, name, self._emit)
         container = self._container(name)
         if container is not None:
-            with contextlib.suppress(*_api_errors()):
+            with contextlib.suppress(*api_errors()):
                 container.stop(timeout=max(1, round(grace_s)))
         return self._forget(name)
 
@@ -219,13 +219,7 @@ class ContainerRuntime:
         """Every process of the container, as host pids (the engine's ``top``)."""
         require_known(self.topology, name)
         container = self._container(name)
-        if container is None:
-            return ()
-        try:
-            listing = container.top(ps_args="-eo pid")
-        except _api_errors():  # not running
-            return ()
-        return tuple(int(row[0]) for row in listing.get("Processes") or [])
+        return host_pids(container) if container is not None else ()
 
     def is_running(self, name: str) -> bool:
         require_known(self.topology, name)
@@ -387,19 +381,13 @@ class ContainerRuntime:
         return container.attrs.get("State") if container is not None else None
 
     def _death(self, name: str) -> str | None:
-        state = self._container_state(name)
-        if state is None:
-            return "its container is gone"
-        if state.get("Running") or state.get("Restarting"):
-            return None
-        oom = " (OOM-killed)" if state.get("OOMKilled") else ""
-        return f"its container exited with status {state.get('ExitCode')}{oom}"
+        return death_of(self._container_state(name))
 
     def _forget(self, name: str) -> int | None:
         container = self._container(name)
         status: int | None = None
         if container is not None:
-            with contextlib.suppress(*_api_errors()):
+            with contextlib.suppress(*api_errors()):
                 status = int(container.wait(timeout=GONE_WITHIN_S)["StatusCode"])
         self._remove(name)
         self._record(name, None)
@@ -409,7 +397,7 @@ class ContainerRuntime:
     def _remove(self, name: str) -> None:
         container = self._container(name)
         if container is not None:
-            with contextlib.suppress(*_api_errors()):
+            with contextlib.suppress(*api_errors()):
                 container.remove(force=True)
 
     def _require_pid(self, name: str) -> int:
@@ -458,18 +446,11 @@ def vllm_cache_dir() -> Path:
     return path
 
 
-def _api_errors() -> tuple[type[Exception], ...]:
-    from docker.errors import APIError
-    from requests.exceptions import RequestException
-
-    return (APIError, RequestException)
-
-
 def remove_run_containers(engine: docker.DockerClient, run_id: str) -> int:
     """Remove every container labelled with ``run_id`` (running or not); how many."""
     found = engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
     for container in found:
-        with contextlib.suppress(*_api_errors()):
+        with contextlib.suppress(*api_errors()):
             container.remove(force=True)
     Wait(within=GONE_WITHIN_S, interval=0.2).until_true(
         f"the containers of run {run_id} to be removed",

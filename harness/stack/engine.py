@@ -24,17 +24,18 @@ import shutil
 import signal
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import MissingDependency, StackError, Unreachable
 from harness.waits import Probe, Wait
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.containers import Container
 
 BASE_REPOSITORY = "llm-drill/base"
 ENGINE_HINT = ("apt-get install -y docker.io iptables, then `llm-drill engine start` "
@@ -105,6 +106,35 @@ def connect(url: str) -> docker.DockerClient:
         raise Unreachable(url, "a Docker Engine API answering /_ping",
                           f"{type(exc).__name__}; {ENGINE_HINT}") from exc
     return client
+
+
+def api_errors() -> tuple[type[Exception], ...]:
+    """What the SDK raises when the engine refuses or cannot be reached."""
+    from docker.errors import APIError
+    from requests.exceptions import RequestException
+
+    return (APIError, RequestException)
+
+
+def host_pids(container: Container) -> tuple[int, ...]:
+    """Every process of a running container, as pids of the engine's host (the engine's
+    ``top``); none when it does not run."""
+    try:
+        listing = container.top(ps_args="-eo pid")
+    except api_errors():
+        return ()
+    return tuple(int(row[0]) for row in listing.get("Processes") or [])
+
+
+def death_of(state: Mapping[str, Any] | None) -> str | None:
+    """Why a container is down and will not come back by itself (its exit status and
+    whether the kernel OOM-killed it); None while it runs or the engine restarts it."""
+    if state is None:
+        return "its container is gone"
+    if state.get("Running") or state.get("Restarting"):
+        return None
+    oom = " (OOM-killed)" if state.get("OOMKilled") else ""
+    return f"its container exited with status {state.get('ExitCode')}{oom}"
 
 
 # -- the project's own daemon ----------------------------------------------------------------

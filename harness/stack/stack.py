@@ -257,6 +257,29 @@ def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
     return Stack(topology, runtime, run_dir, state.run_id)
 
 
+def attach_compose(project: str, stack_file: Path = DEFAULT_STACK_FILE, *,
+                   home: Path | None = None) -> Stack:
+    """A handle on a compose project someone else started (``DOCKER_HOST``, else the
+    project's own engine), in a new run directory for its journals and report. Raises
+    :class:`StackError` listing what was found and what is missing when the project
+    lacks a required component or one of them is not running."""
+    from harness.stack.compose_runtime import ComposeRuntime
+    from harness.stack.engine import engine_url
+
+    topology = load_topology(stack_file)
+    home = home or default_home()
+    runtime = ComposeRuntime(topology, project, engine_url(home))
+    try:
+        runtime.up()
+    except BaseException:
+        runtime.close()
+        raise
+    run_id = new_run_id()
+    run_dir = run_dir_for(home, run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Stack(topology, runtime, run_dir, run_id)
+
+
 @contextmanager
 def running_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = None,
                   on_event: EventSink = ignore_events) -> Iterator[Stack]:

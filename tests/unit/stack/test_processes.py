@@ -114,7 +114,8 @@ def test_reap_stale_tears_down_runs_whose_owner_died(tmp_path: Path, run_id: str
     dead_owner = _dead_pid()
     save_state(run_dir, RunState(run_id, "stack.yaml", dead_owner,
                                  {"tree": ProcRecord(pid, time.time())}))
-    assert reap_stale(home) == [run_id]
+    # other runs' orphan cgroups on this host may be reaped alongside (no process, old)
+    assert run_id in reap_stale(home)
     assert residue(run_id).clean
 
 
