@@ -71,6 +71,7 @@ class FrontDoorLossConfig:
     rate_per_s: float
     answered: int
     output_tokens: int
+    in_flight_at_kill: int
     traffic_within_s: float
     fail_fast_s: float
     restart_within_s: float
@@ -93,6 +94,7 @@ class CancelStormConfig:
     settle_s: float
     flat_window_s: float
     connection_slack: int
+    connections_within_s: float
     wave_within_s: float
 
 

@@ -80,7 +80,7 @@ def wait_for_connections_to_close(drill: Drill,
                 if count > before.get(name, 0) + slack}
 
     with contextlib.suppress(NotReady):
-        Wait(within=drill.config.cancel_storm.settle_s, interval=0.5).until(
+        Wait(within=drill.config.cancel_storm.connections_within_s, interval=0.5).until(
             "connections to close", lambda: Probe(done=not excess(), seen=str(excess())))
     return excess()
 

@@ -30,7 +30,10 @@ from harness.drill import (
     parse_lengths,
     restarted_by_the_stack,
 )
+from harness.errors import NotReady
 from harness.load.result import ErrorType
+from harness.load.runner import BackgroundLoad
+from harness.waits import Wait
 
 ALLOWED_ALERTS = {"FrontDoorRestarted", "ErrorRateHigh", "TTFTHigh", "TPSDrop"}
 CLEAN = (ErrorType.CONNECT, ErrorType.STREAM_CUT)  # refused, reset, dropped mid-answer
@@ -68,6 +71,7 @@ def run_front_door_loss(drill: Drill) -> None:
                    cfg.traffic_within_s,
                    lambda: len(answered_after(load.results(), started)) >= cfg.answered)
     born_before = front_door_counter(drill, START_TIME)
+    await_users_in_flight(drill, load)
     fault = KillProcess(drill.stack, name, restart_within_s=cfg.restart_within_s)
     with fault:
         drill.phase("fault applied")  # once its death was seen: the streams were cut before
@@ -94,6 +98,18 @@ def run_front_door_loss(drill: Drill) -> None:
     drill.expect_alert("FrontDoorRestarted", within=cfg.alert_within_s)
     drill.expect_alert("FrontDoorRestarted", "resolved", within=cfg.alert_within_s)
     drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
+
+
+def await_users_in_flight(drill: Drill, load: BackgroundLoad) -> None:
+    """The kill is timed for requests in flight (open-loop arrivals leave gaps), so that
+    it has answers to cut; none within the bound is INCONCLUSIVE, not a pass."""
+    cfg = drill.config.front_door_loss
+    try:
+        Wait(within=cfg.traffic_within_s, interval=0.05).until_true(
+            f"{cfg.in_flight_at_kill} requests in flight", lambda: load.in_flight
+            >= cfg.in_flight_at_kill)
+    except NotReady as exc:
+        raise drill.inconclusive("requests were in flight at the kill", str(exc)) from exc
 
 
 def judge_the_cut(drill: Drill, results: tuple[RequestResult, ...], killed_at: float,

@@ -309,6 +309,11 @@ class BackgroundLoad:
             raise self._error
         return self.results()
 
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet ended (0 before the run starts or after it ends)."""
+        return self._run.in_flight if self._run is not None and self._final is None else 0
+
     def results(self) -> tuple[RequestResult, ...]:
         if self._final is not None:
             return self._final

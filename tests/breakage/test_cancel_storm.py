@@ -32,12 +32,13 @@ def test_fails_when_disconnects_are_not_propagated(sensitivity: Sensitivity) -> 
 
 def test_fails_when_the_engines_never_see_the_disconnects(sensitivity: Sensitivity) -> None:
     """The front door and the gateways propagate every disconnect, but a sidecar between
-    the gateways and vLLM (the nodes' proxy routes) keeps the engine's connection open
-    for half of the streams: vLLM runs them to their end instead of aborting. KV may
-    still come back in time on a fast model; the engines' own accounting shows it."""
+    the gateways and vLLM (the nodes' proxy routes) keeps the engine's connection open:
+    vLLM runs every stream to its end instead of aborting. KV may still come back in time
+    on a fast model; the engines' own accounting shows it. (Half of the streams held is
+    within a healthy stack's spread on a loaded host: a healthy node already finishes
+    half of them before the disconnect arrives.)"""
     stack = sensitivity.stack
-    holds = [HoldUpstreamOnClientClose(stack.fault_proxy, node, toxicity=0.5)
-             for node in stack.node_names]
+    holds = [HoldUpstreamOnClientClose(stack.fault_proxy, node) for node in stack.node_names]
     sensitivity.expect_red(
         "cancel_storm", test_cancel_storm.run_cancel_storm,
         lambda: broken_after_steady(test_cancel_storm, holds),
