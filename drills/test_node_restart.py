@@ -319,6 +319,7 @@ class VictimServing:
         self.streamed = 0.0
         self.window_s = 0.0
         self.bytes_read = 0.0
+        self.generated: float | None = None
         self._read_at: float | None = None
 
     def now(self) -> bool:
@@ -339,17 +340,29 @@ class VictimServing:
         return not first and self.streamed > 0
 
     def generating(self) -> bool:
-        """Streaming, and its engine holds requests (vLLM's gauges, read right after): a
-        SIGTERM then lands while answers are still being generated. Streaming alone let
-        a run with ``--shutdown-timeout 0`` pass: the answers were generated, only their
-        sending was left, and an aborting server still sent them."""
+        """Streaming, its engine holds requests and its own generated-token counter grew
+        since the last reading (vLLM's, read right after the bytes): a SIGTERM then lands
+        while answers are still being generated. Streaming alone let a run with
+        ``--shutdown-timeout 0`` pass (the answers were generated, only their sending was
+        left, and an aborting server still sent them), and so did a held request at its
+        end (the gauges lag: 1 held, exit in 0.4 s, nothing cut, in CI)."""
         streaming = self.streaming()
         self.held = self._engine_holds()
-        return streaming and self.held is not None and self.held > 0
+        grew = self._generated_more()
+        return streaming and grew and self.held is not None and self.held > 0
+
+    def _generated_more(self) -> bool:
+        try:
+            now = node_counter(self.drill, VICTIM, "vllm:generation_tokens_total")
+        except (Unreachable, httpx.HTTPError):
+            return False  # unread: this reading proves nothing
+        before, self.generated = self.generated, now
+        return before is not None and now > before
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
         self._read_at = None
+        self.generated = None
 
     def _engine_holds(self) -> float | None:
         try:
