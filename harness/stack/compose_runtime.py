@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from harness.errors import ComponentFailed, HarnessError, StackError, Unsupported
-from harness.runs import Paths
 from harness.stack import components as comp
 from harness.stack.engine import api_errors, connect, death_of, host_pids
-from harness.stack.external import NOMINAL_BINARIES
+from harness.stack.external import nominal_specs
 from harness.stack.readiness import TRANSIENT, probe_once, wait_ready
 from harness.stack.runtime import Capability, MemoryControl
 from harness.topology import Topology
@@ -158,9 +157,7 @@ class ComposeRuntime:
     def specs(self) -> dict[str, comp.ComponentSpec]:
         """The stack file's components (URLs, readiness); argv is nominal."""
         if not self._specs:
-            t = self.topology
-            models = {n.name: Path(t.node_revision(n)) for n in t.all_nodes()}
-            self._specs = comp.build_specs(t, Paths(Path(".")), NOMINAL_BINARIES, models, None)
+            self._specs = nominal_specs(self.topology)
         return self._specs
 
     # -- one component ----------------------------------------------------------------------

@@ -28,6 +28,13 @@ NOMINAL_BINARIES = comp.Binaries(router="vllm-router", haproxy="haproxy",
                                  prometheus="prometheus", alertmanager="alertmanager")
 
 
+def nominal_specs(t: Topology) -> dict[str, comp.ComponentSpec]:
+    """The topology's components for a stack llm-drill did not start: URLs and readiness
+    are real, argv is what llm-drill would run."""
+    models = {n.name: Path(t.node_revision(n)) for n in t.all_nodes()}
+    return comp.build_specs(t, Paths(Path(".")), NOMINAL_BINARIES, models, None)
+
+
 class ExternalRuntime:
     """Attach to a stack someone else runs: observe it, never control it."""
 
@@ -60,9 +67,7 @@ class ExternalRuntime:
     def specs(self) -> dict[str, comp.ComponentSpec]:
         """The topology's components; ``argv`` is what llm-drill would run, not what runs."""
         if not self._specs:
-            t = self.topology
-            models = {n.name: Path(t.node_revision(n)) for n in t.all_nodes()}
-            self._specs = comp.build_specs(t, Paths(Path(".")), NOMINAL_BINARIES, models, None)
+            self._specs = nominal_specs(self.topology)
         return self._specs
 
     # -- refused: no process control -------------------------------------------------------
