@@ -67,6 +67,18 @@ class GatewayFailoverConfig:
 
 
 @dataclass(frozen=True)
+class NodePartitionConfig:
+    rate_per_s: float
+    requests: int
+    max_failed_requests: int
+    out_within_s: float
+    stuck_within_s: float
+    hold_s: float
+    back_within_s: float
+    alert_within_s: float
+
+
+@dataclass(frozen=True)
 class FrontDoorLossConfig:
     rate_per_s: float
     answered: int
@@ -116,6 +128,7 @@ class DrillsConfig:
     oom: OOMConfig
     node_restart: NodeRestartConfig
     gateway_failover: GatewayFailoverConfig
+    node_partition: NodePartitionConfig
     front_door_loss: FrontDoorLossConfig
     cancel_storm: CancelStormConfig
     hot_swap: HotSwapConfig

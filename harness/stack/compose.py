@@ -2,10 +2,15 @@
 repository keeps a copy in ``compose/``), through the same
 component specs the process runtime starts, so the two cannot disagree.
 
-Inside containers the run directory is ``/var/lib/llm-drill`` (mounted from
-``compose/run``), models are under ``/models``, and every service uses host
-networking (what podman's Docker API serves here). The fault proxy is the real
-Toxiproxy image, which the harness drives with the same client as the embedded one.
+Inside containers the run directory is ``/var/lib/llm-drill`` (``./run`` next to the
+file), the rendered configs are ``/var/lib/llm-drill/config`` (the directory holding the
+file, read-only), models are under ``/models`` (``./models``), and every service uses
+host networking. The fault proxy is the real Toxiproxy image, started with its routes
+(``-config toxiproxy.json``); the harness drives it with the same client as the embedded
+one. Nodes, gateways and the front door restart as the stack file says
+(``unless-stopped``, or ``no`` for ``never``). The file is Compose format 2.4, which
+both Compose v1 (``docker-compose``) and v2 (``docker compose``) read; the project name
+comes from ``-p`` (Compose v1 rejects a top-level ``name``).
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import yaml
 
 from harness.errors import ConfigError
 from harness.files import write_atomic
-from harness.render.run_configs import render_config_dir
+from harness.render.run_configs import PROXIES_FILE, render_config_dir
 from harness.runs import Paths
 from harness.stack import components as comp
 from harness.stack.model import RECIPES
 from harness.topology import Topology
 
 COMPOSE_FILE_NAME = "docker-compose.yml"
+COMPOSE_FORMAT = "2.4"  # mem_limit without swarm's deploy:, read by Compose v1 and v2
 CONTAINER_RUN_DIR = Path("/var/lib/llm-drill")
 IMAGES = {
     comp.Kind.NODE: "${LLM_DRILL_IMAGE:-llm-drill:latest}",
@@ -50,7 +56,8 @@ def container_specs(t: Topology) -> dict[str, comp.ComponentSpec]:
 
 def _command(spec: comp.ComponentSpec, t: Topology) -> list[str]:
     if spec.kind is comp.Kind.FAULT_PROXY:  # the real Toxiproxy server's flags
-        return ["-host", t.host, "-port", str(t.fault_proxy.port)]
+        return ["-host", t.host, "-port", str(t.fault_proxy.port),
+                "-config", str(CONTAINER_RUN_DIR / "config" / PROXIES_FILE)]
     return list(spec.argv[1:]) if spec.kind in _ENTRYPOINT_IMAGES else list(spec.argv)
 
 
@@ -62,10 +69,14 @@ def _service(spec: comp.ComponentSpec, t: Topology) -> dict[str, object]:
         "image": IMAGES[spec.kind],
         "network_mode": "host",
         "command": _command(spec, t),
-        "labels": {"io.llm-drill.component": spec.name, "io.llm-drill.ports":
-                   ",".join(map(str, spec.ports))},
-        "volumes": ["./run:/var/lib/llm-drill", "./models:/models:ro"],
+        "labels": {comp.COMPONENT_LABEL: spec.name,
+                   comp.PORTS_LABEL: ",".join(map(str, spec.ports))},
+        "volumes": [f"./run:{CONTAINER_RUN_DIR}", f".:{CONTAINER_RUN_DIR}/config:ro",
+                    "./models:/models:ro"],
     }
+    policy = comp.restart_policy_of(t, spec.kind)
+    if policy is not None:
+        service["restart"] = "unless-stopped" if policy.restarts else "no"
     if spec.env:
         service["environment"] = dict(spec.env)
     if spec.depends_on:
@@ -79,7 +90,7 @@ def _service(spec: comp.ComponentSpec, t: Topology) -> dict[str, object]:
 
 def render_compose(t: Topology) -> str:
     services = {name: _service(spec, t) for name, spec in container_specs(t).items()}
-    document = {"name": "llm-drill", "services": services}
+    document = {"version": COMPOSE_FORMAT, "services": services}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=100)
 
 

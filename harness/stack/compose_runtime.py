@@ -37,10 +37,10 @@ import httpx
 
 from harness.errors import ComponentFailed, HarnessError, StackError, Unsupported
 from harness.stack import components as comp
-from harness.stack.engine import api_errors, connect, death_of, host_pids
+from harness.stack.engine import api_errors, connect, death_of, host_pids, restart_policy
 from harness.stack.external import nominal_specs
 from harness.stack.readiness import TRANSIENT, probe_once, wait_ready
-from harness.stack.runtime import Capability, MemoryControl
+from harness.stack.runtime import Capability, MemoryControl, NetworkControl
 from harness.topology import Topology
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-COMPONENT_LABEL = "llm-drill.component"
 STOP_WAIT_S = 30.0
 
 
@@ -90,7 +89,7 @@ def map_roles(t: Topology, listed: Iterable[Listed]) -> Roles:
     by_service: dict[str, str] = {}
     unmapped: list[str] = []
     for item in sorted(listed, key=lambda c: c.name):
-        label, service = item.labels.get(COMPONENT_LABEL), item.labels.get(SERVICE_LABEL)
+        label, service = item.labels.get(comp.COMPONENT_LABEL), item.labels.get(SERVICE_LABEL)
         if label in names:
             by_label.setdefault(label, item.name)
         elif service in names:
@@ -116,6 +115,7 @@ class ComposeRuntime:
 
     name = "compose"
     memory: MemoryControl | None = None
+    network: NetworkControl | None = None
 
     def __init__(self, topology: Topology, project: str, engine_url: str,
                  http: httpx.Client | None = None) -> None:
@@ -238,6 +238,11 @@ class ComposeRuntime:
     def restart_count(self, name: str) -> int:
         container = self._container(name)
         return int(container.attrs.get("RestartCount", 0)) if container else 0
+
+    def restart_policy_in_effect(self, name: str) -> str:
+        """The restart policy the engine holds for ``name``'s container ("" if none): who
+        recovers it, if anyone, is the user's engine."""
+        return restart_policy(self._container(name))
 
     # -- internals --------------------------------------------------------------------------
     def _listed(self) -> list[Listed]:

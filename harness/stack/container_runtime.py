@@ -11,7 +11,7 @@ the engine, never by llm-drill. ``kill`` and ``stop`` go through the engine's AP
 the engine treats as on purpose: no restart, as supervisord's stop in the process runtime.
 
 Everything created carries the labels ``llm-drill.run`` and ``llm-drill.component``;
-``remove_run_containers`` removes a run's containers by label (``down``, the watchdog,
+``remove_run_objects`` removes a run's containers and networks by label (``down``, the watchdog,
 and the next start after a SIGKILLed session). Output goes to the run's log files, as
 in the process runtime (``logs/<component>.log``).
 
@@ -21,8 +21,10 @@ runtime): a node's container is created inside the node's cgroup
 balloon helper work on that parent exactly as in the process runtime, and the kernel's
 OOM kill of the node ends its container (exit 137) for the engine to restart.
 
-Not yet: partition faults on a per-run internal network, attaching to containers the
-user started.
+Networks: every component but the nodes runs on the host's network on loopback. The
+nodes run on the run's own internal bridge (the stack file's ``node_network``), each at
+a fixed address this host reaches, so that one can be cut off (the partition fault,
+:mod:`harness.stack.node_network`); without ``node_network`` they stay on loopback too.
 """
 
 from __future__ import annotations
@@ -44,14 +46,22 @@ from harness.errors import ComponentFailed, HarnessError, StackError
 from harness.runs import Paths, ProcRecord, RunState, load_state, save_state
 from harness.stack import components as comp
 from harness.stack.cgroups import MemoryCgroups, remove_other_hierarchies
-from harness.stack.components import require_known
-from harness.stack.engine import api_errors, connect, death_of, ensure_base_image, host_pids
+from harness.stack.components import COMPONENT_LABEL, RUN_LABEL, require_known
+from harness.stack.engine import (
+    api_errors,
+    connect,
+    death_of,
+    ensure_base_image,
+    host_pids,
+    restart_policy,
+)
 from harness.stack.lifecycle import (
     after_ready,
     bring_up,
     build_host_specs,
     unlist_on_demand,
 )
+from harness.stack.node_network import NodeNetworkControl, remove_run_networks
 from harness.stack.preflight import check_ports_free
 from harness.stack.process_memory import CgroupMemory
 from harness.stack.processes import COMPONENT_ENV, RUN_ID_ENV, reap
@@ -61,21 +71,19 @@ from harness.stack.runtime import (
     Event,
     EventSink,
     MemoryControl,
+    NetworkControl,
     Phase,
     capabilities_with,
     ignore_events,
 )
-from harness.topology import RestartPolicy, Topology
+from harness.topology import Topology
 from harness.waits import Wait
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-RUN_LABEL = "llm-drill.run"
-COMPONENT_LABEL = "llm-drill.component"
 ENGINE_FILE = "engine.url"  # in the run directory: which engine the watchdog must ask
-RESTARTED = frozenset({comp.Kind.NODE, comp.Kind.GATEWAY, comp.Kind.FRONT_DOOR})
 HOST_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc")
 LOG_WRAPPER = 'exec "$@" >>"$LLM_DRILL_LOG" 2>&1'
 INIT_BINARIES = ("/usr/bin/docker-init", "/usr/bin/tini")
@@ -92,7 +100,7 @@ class ContainerRuntime:
     def __init__(self, topology: Topology, run_dir: Path, run_id: str, *, stack_file: str,
                  engine_url: str, on_event: EventSink = ignore_events,
                  owner_pid: int | None = None, http: httpx.Client | None = None) -> None:
-        self.topology = topology
+        self.topology = topology.on_node_network()
         self.run_id = run_id
         self.paths = Paths(run_dir)
         self.engine_url = engine_url
@@ -102,7 +110,11 @@ class ContainerRuntime:
         self.memory: MemoryControl | None = (
             CgroupMemory(self.cgroups, self.paths, self._has_cgroup, runtime=self.name)
             if self.cgroups.available() else None)
-        self.capabilities = capabilities_with(self.memory)
+        self.nodes_network = NodeNetworkControl(lambda: self.engine, run_id, self.topology,
+                                                self._container, stack_file=stack_file)
+        self.network: NetworkControl | None = (
+            self.nodes_network if self.topology.node_network is not None else None)
+        self.capabilities = capabilities_with(self.memory, self.network)
         self._engine: docker.DockerClient | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._specs: dict[str, comp.ComponentSpec] = {}
@@ -119,7 +131,7 @@ class ContainerRuntime:
         bring_up(self.topology, self._prepare, self.start, self.wait_ready, self.down)
 
     def down(self) -> None:
-        remove_run_containers(self.engine, self.run_id)
+        remove_run_objects(self.engine, self.run_id)
         self.cgroups.remove()
         remove_other_hierarchies(self.run_id)
         self._state = RunState(self.run_id, self._state.stack_file, None, {})
@@ -134,7 +146,8 @@ class ContainerRuntime:
             self._engine.close()
 
     def use_topology(self, topology: Topology) -> None:
-        self.topology, self._specs = topology, {}
+        self.topology, self._specs = topology.on_node_network(), {}
+        self.nodes_network.topology = self.topology
 
     def specs(self) -> dict[str, comp.ComponentSpec]:
         if not self._specs:
@@ -258,10 +271,7 @@ class ContainerRuntime:
 
     def restart_policy_in_effect(self, name: str) -> str:
         """The restart policy the engine holds for ``name``'s container ("" if none)."""
-        container = self._container(name)
-        if container is None:
-            return ""
-        return str(container.attrs["HostConfig"]["RestartPolicy"].get("Name", ""))
+        return restart_policy(self._container(name))
 
     # -- internals -----------------------------------------------------------------------
     def _spec(self, name: str) -> comp.ComponentSpec:
@@ -282,6 +292,8 @@ class ContainerRuntime:
         render_run_configs(self.topology, self.paths)
         (self.paths.run_dir / ENGINE_FILE).write_text(self.engine_url)
         ensure_base_image(self.engine)
+        if self.network is not None:
+            self.nodes_network.ensure()
         if self._state.owner_pid is not None:  # it removes the containers by label
             env = dict(os.environ, **{RUN_ID_ENV: self.run_id, COMPONENT_ENV: WATCHDOG})
             watchdog = start_watchdog(self._state.owner_pid, self.paths.run_dir, env)
@@ -297,7 +309,7 @@ class ContainerRuntime:
         return {
             "command": [*container_init(), "/bin/sh", "-c", LOG_WRAPPER, "sh", *spec.argv],
             "name": self._container_name(spec.name), "detach": True,
-            "network_mode": "host", "working_dir": str(self.paths.run_dir),
+            **self.network_args(spec), "working_dir": str(self.paths.run_dir),
             # the engine mounts a tmpfs noexec unless told: vLLM's compiled kernels are
             # shared objects loaded from under $HOME (/tmp here)
             "environment": env, "tmpfs": {"/tmp": "exec", "/run": ""}, "shm_size": "1g",
@@ -306,6 +318,13 @@ class ContainerRuntime:
             "restart_policy": self.engine_restart_policy(spec),
             **self.cgroup_args(spec), **numa_access(spec),
         }
+
+    def network_args(self, spec: comp.ComponentSpec) -> dict[str, Any]:
+        """Nodes on the run's node network at their addresses (when the stack file asks
+        for one); everything else on the host's network."""
+        if spec.kind is comp.Kind.NODE and self.network is not None:
+            return self.nodes_network.create_args(spec.name)
+        return {"network_mode": "host"}
 
     def cgroup_args(self, spec: comp.ComponentSpec) -> dict[str, Any]:
         """A node's container goes inside the node's memory cgroup (the cap, the OOM count
@@ -330,25 +349,11 @@ class ContainerRuntime:
 
     def binds(self) -> dict[str, bool]:
         """Host paths mounted at the same path: read-only, but for the run's home."""
-        project = Path(comp.__file__).resolve().parents[2]
-        from harness.stack.model import default_cache_dir
-
-        binds = {d: True for d in HOST_DIRS if Path(d).is_dir() and not Path(d).is_symlink()}
-        # the venv and the Python it was made from (pyenv, a /opt build: not under /usr)
-        binds |= {str(project): True, sys.prefix: True, sys.base_prefix: True,
-                  str(default_cache_dir()): True}
-        # vLLM's compiled kernels, kept across starts as the process runtime's nodes keep
-        # them (a user's container would mount a volume there): without it every restart
-        # the engine does compiles again (37 s of a node's 70 s start here)
-        binds[str(vllm_cache_dir())] = False
-        binds[str(self.paths.run_dir.parent.parent)] = False  # the llm-drill home
-        return binds
+        return {**host_binds(), str(self.paths.run_dir.parent.parent): False}
 
     def engine_restart_policy(self, spec: comp.ComponentSpec) -> dict[str, Any]:
-        if spec.kind not in RESTARTED:
-            return {"Name": "no"}
-        policy = self._policy(spec.kind)
-        if policy.policy == "never":
+        policy = comp.restart_policy_of(self.topology, spec.kind)
+        if policy is None or not policy.restarts:
             return {"Name": "no"}
         # The stack file's on-failure is "restart after an exit nobody asked for": a node
         # SIGTERMed from outside drains and exits 0, which the engine's on-failure would
@@ -359,11 +364,6 @@ class ContainerRuntime:
 
     def _has_cgroup(self, name: str) -> bool:
         return self._spec(name).memory_cgroup
-
-    def _policy(self, kind: comp.Kind) -> RestartPolicy:
-        restart = self.topology.restart
-        return {comp.Kind.NODE: restart.nodes, comp.Kind.GATEWAY: restart.gateways,
-                comp.Kind.FRONT_DOOR: restart.front_door}[kind]
 
     def _container_name(self, name: str) -> str:
         return f"llm-drill-{self.run_id}-{name}"
@@ -414,6 +414,24 @@ class ContainerRuntime:
         self.on_event(Event(name, phase, elapsed, detail))
 
 
+def host_binds() -> dict[str, bool]:
+    """What every component's container mounts from this host at the same path (True:
+    read-only): the system directories, the project, the venv and the Python it was made
+    from, the model cache, and vLLM's compile cache (read-write)."""
+    project = Path(comp.__file__).resolve().parents[2]
+    from harness.stack.model import default_cache_dir
+
+    binds = {d: True for d in HOST_DIRS if Path(d).is_dir() and not Path(d).is_symlink()}
+    # the venv and the Python it was made from (pyenv, a /opt build: not under /usr)
+    binds |= {str(project): True, sys.prefix: True, sys.base_prefix: True,
+              str(default_cache_dir()): True}
+    # vLLM's compiled kernels, kept across starts as the process runtime's nodes keep
+    # them (a user's container would mount a volume there): without it every restart
+    # the engine does compiles again (37 s of a node's 70 s start here)
+    binds[str(vllm_cache_dir())] = False
+    return binds
+
+
 def container_init() -> tuple[str, ...]:
     """The engine's init (tini, shipped with the engine as ``docker-init``) from the
     host's ``/usr`` as the container's PID 1: it forwards signals to the component and
@@ -446,8 +464,9 @@ def vllm_cache_dir() -> Path:
     return path
 
 
-def remove_run_containers(engine: docker.DockerClient, run_id: str) -> int:
-    """Remove every container labelled with ``run_id`` (running or not); how many."""
+def remove_run_objects(engine: docker.DockerClient, run_id: str) -> int:
+    """Remove every container labelled with ``run_id`` (running or not), then the run's
+    networks; how many containers."""
     found = engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
     for container in found:
         with contextlib.suppress(*api_errors()):
@@ -456,4 +475,5 @@ def remove_run_containers(engine: docker.DockerClient, run_id: str) -> int:
         f"the containers of run {run_id} to be removed",
         lambda: not engine.containers.list(all=True,
                                            filters={"label": f"{RUN_LABEL}={run_id}"}))
+    remove_run_networks(engine, run_id)
     return len(found)

@@ -126,6 +126,14 @@ def host_pids(container: Container) -> tuple[int, ...]:
     return tuple(int(row[0]) for row in listing.get("Processes") or [])
 
 
+def restart_policy(container: Container | None) -> str:
+    """The restart policy the engine holds for ``container`` ("" when none or no
+    container): ``no`` (the engine's default), ``unless-stopped``, ``on-failure``..."""
+    if container is None:
+        return ""
+    return str((container.attrs["HostConfig"].get("RestartPolicy") or {}).get("Name", ""))
+
+
 def death_of(state: Mapping[str, Any] | None) -> str | None:
     """Why a container is down and will not come back by itself (its exit status and
     whether the kernel OOM-killed it); None while it runs or the engine restarts it."""

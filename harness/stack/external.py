@@ -17,7 +17,7 @@ from harness.errors import ComponentFailed, HarnessError, Unsupported
 from harness.runs import Paths
 from harness.stack import components as comp
 from harness.stack.readiness import TRANSIENT, probe_once, wait_ready
-from harness.stack.runtime import Capability, MemoryControl
+from harness.stack.runtime import Capability, MemoryControl, NetworkControl
 from harness.topology import Topology
 
 ATTACHED_HINT = ("needs a stack started by llm-drill on this host (`llm-drill up` or the "
@@ -41,6 +41,7 @@ class ExternalRuntime:
     name = "external"
     capabilities: frozenset[Capability] = frozenset()
     memory: MemoryControl | None = None
+    network: NetworkControl | None = None
 
     def __init__(self, topology: Topology, http: httpx.Client | None = None) -> None:
         self.topology = topology

@@ -90,9 +90,7 @@ def after_ready(t: Topology, paths: Paths, http: httpx.Client, name: str) -> Non
 
 
 def populate_proxies(t: Topology, http: httpx.Client) -> None:
-    body = [{"name": name, "listen": f"{t.host}:{listen}",
-             "upstream": f"{t.host}:{upstream}", "enabled": True}
-            for name, listen, upstream in t.proxies()]
+    body = t.proxy_routes()
     response = http.post(f"{t.fault_proxy_url}/populate", json=body)
     if response.status_code not in (200, 201):
         raise ComponentFailed(t.fault_proxy.name,

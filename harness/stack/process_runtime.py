@@ -57,6 +57,7 @@ from harness.stack.runtime import (
     Event,
     EventSink,
     MemoryControl,
+    NetworkControl,
     Phase,
     capabilities_with,
     ignore_events,
@@ -73,7 +74,7 @@ from harness.stack.supervisor import (
 from harness.topology import RestartPolicy, Topology
 from harness.waits import Probe, Wait
 
-SUPERVISED = frozenset({comp.Kind.NODE, comp.Kind.GATEWAY, comp.Kind.FRONT_DOOR})
+SUPERVISED = comp.RESTARTED
 SUPERVISOR_UP_WITHIN_S = 20.0
 MAIN_PID_WITHIN_S = 15.0  # the wrapper (a Python process) starts the command
 
@@ -101,6 +102,7 @@ class ProcessRuntime:
         self.memory: MemoryControl | None = (
             CgroupMemory(self.cgroups, self.paths, self._has_cgroup)
             if self._use_cgroups else None)
+        self.network: NetworkControl | None = None  # one loopback for every component
         self.capabilities = capabilities_with(self.memory)
 
     # -- whole stack -------------------------------------------------------------------
@@ -272,13 +274,9 @@ class ProcessRuntime:
 
     def restart_policy(self, name: str) -> RestartPolicy:
         """The stack file's restart policy for ``name`` (a supervised component)."""
-        kind, restart = self._spec(name).kind, self.topology.restart
-        if kind is comp.Kind.NODE:
-            return restart.nodes
-        if kind is comp.Kind.GATEWAY:
-            return restart.gateways
-        if kind is comp.Kind.FRONT_DOOR:
-            return restart.front_door
+        policy = comp.restart_policy_of(self.topology, self._spec(name).kind)
+        if policy is not None:
+            return policy
         raise StackError(f"{name} is not supervised: only nodes, gateways and the front "
                          "door are restarted by the stack")
 

@@ -78,7 +78,7 @@ def teardown(run_dir: Path, grace_s: float = 8.0) -> Residue:
 
 def _remove_containers(run_dir: Path, run_id: str) -> None:
     """A container run's containers, by its label, from the engine it recorded."""
-    from harness.stack.container_runtime import ENGINE_FILE, remove_run_containers
+    from harness.stack.container_runtime import ENGINE_FILE, remove_run_objects
 
     engine = run_dir / ENGINE_FILE
     if not engine.exists():
@@ -90,7 +90,7 @@ def _remove_containers(run_dir: Path, run_id: str) -> None:
     except StackError:  # no engine: nothing of ours can run on it
         return
     try:
-        remove_run_containers(client, run_id)
+        remove_run_objects(client, run_id)
     finally:
         client.close()
 

@@ -42,6 +42,7 @@ class Capability(StrEnum):
 
     PROCESS_CONTROL = "process control"  # start, stop, kill, signal
     MEMORY_CONTROL = "memory control"    # cap memory, read usage and OOM kills, add pressure
+    NETWORK_PARTITION = "network partition"  # cut a node off the run's own network, heal it
 
 
 class Helper(Protocol):
@@ -50,6 +51,28 @@ class Helper(Protocol):
     def stop(self) -> None:
         """Kill it and wait until it is gone; idempotent."""
         ...
+
+
+class NetworkControl(Protocol):
+    """The partition capability: components on a network of the run's own that can be
+    cut off it (every other component loses them: packets dropped, not refused) and put
+    back at the same address.
+
+    Contract (every method takes a component name):
+
+    - ``partitionable(name)``: True when ``name`` is on such a network. Only such
+      components may be passed to the other methods; for any other known component they
+      raise :class:`Unsupported` naming it; an unknown name raises
+      :class:`UnknownComponent`.
+    - ``cut(name)``: take it off the network; idempotent. The component keeps running.
+    - ``heal(name)``: put it back at its address; idempotent.
+    - ``is_cut(name)``: whether it is off the network now (the engine's view).
+    """
+
+    def partitionable(self, name: str) -> bool: ...
+    def cut(self, name: str) -> None: ...
+    def heal(self, name: str) -> None: ...
+    def is_cut(self, name: str) -> bool: ...
 
 
 class MemoryControl(Protocol):
@@ -103,7 +126,8 @@ class Runtime(Protocol):
     Identity and capabilities
         ``name`` says which runtime this is ("process", "external", ...), for messages.
         ``capabilities`` is the set of :class:`Capability` it has. ``memory`` is its
-        :class:`MemoryControl`, present exactly when MEMORY_CONTROL is in the set.
+        :class:`MemoryControl`, present exactly when MEMORY_CONTROL is in the set;
+        ``network`` its :class:`NetworkControl`, present exactly with NETWORK_PARTITION.
         A method that needs a capability the runtime lacks raises :class:`Unsupported`
         naming the capability, the runtime and the action; it never half-acts.
 
@@ -156,6 +180,7 @@ class Runtime(Protocol):
     name: str
     capabilities: frozenset[Capability]
     memory: MemoryControl | None
+    network: NetworkControl | None
     topology: Topology
 
     def up(self) -> None: ...
@@ -174,11 +199,13 @@ class Runtime(Protocol):
     def log_tail(self, name: str, lines: int = 20) -> str: ...
 
 
-def capabilities_with(memory: MemoryControl | None) -> frozenset[Capability]:
-    """A runtime that starts the stack: process control, and memory control when it has
-    a :class:`MemoryControl`."""
-    return frozenset({Capability.PROCESS_CONTROL} | (
-        {Capability.MEMORY_CONTROL} if memory is not None else set()))
+def capabilities_with(memory: MemoryControl | None,
+                      network: NetworkControl | None = None) -> frozenset[Capability]:
+    """A runtime that starts the stack: process control, memory control when it has a
+    :class:`MemoryControl`, partitions when it has a :class:`NetworkControl`."""
+    return frozenset({Capability.PROCESS_CONTROL}
+                     | ({Capability.MEMORY_CONTROL} if memory is not None else set())
+                     | ({Capability.NETWORK_PARTITION} if network is not None else set()))
 
 
 def require(runtime: Runtime, capability: Capability, action: str, hint: str = "") -> None:

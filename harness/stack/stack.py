@@ -26,6 +26,7 @@ from harness.stack.runtime import (
     Capability,
     ComponentMemory,
     EventSink,
+    NetworkControl,
     Runtime,
     ignore_events,
     require,
@@ -79,7 +80,7 @@ class Stack:
         return self.topology.model.served_name
 
     def node_url(self, name: str) -> str:
-        return self.topology.url(self.topology.node(name).port)
+        return self.topology.node_url(name)
 
     def node_proxied_url(self, name: str) -> str:
         return self.topology.url(self.topology.node(name).proxy_port)
@@ -115,7 +116,7 @@ class Stack:
             raise Unsupported("starting components from another topology", self.runtime.name,
                               "deploying a new revision")
         switch(topology)
-        self.topology = topology
+        self.topology = self.runtime.topology  # as the runtime placed it
 
     # -- reading a component --------------------------------------------------------------
     def pid(self, name: str) -> int | None:
@@ -187,6 +188,30 @@ class Stack:
                               f"controlling {name}'s memory", f"{name} has no memory domain")
         return ComponentMemory(control, name)
 
+    # -- network partitions -------------------------------------------------------------
+    def cut_off(self, name: str) -> None:
+        """Take ``name`` off the run's node network (it keeps running; every other
+        component loses it); :class:`Unsupported` on a runtime without partitions."""
+        self._partitions(name, f"cutting {name} off the network").cut(name)
+
+    def reconnect(self, name: str) -> None:
+        """Put ``name`` back on the node network at its address; idempotent."""
+        self._partitions(name, f"reconnecting {name}").heal(name)
+
+    def is_cut_off(self, name: str) -> bool:
+        return self._partitions(name, f"reading {name}'s network").is_cut(name)
+
+    def _partitions(self, name: str, action: str) -> NetworkControl:
+        require_known(self.topology, name)
+        control = self.runtime.network
+        if control is None:
+            raise Unsupported(Capability.NETWORK_PARTITION.value, self.runtime.name, action,
+                              "the container runtime with node_network in the stack file")
+        if not control.partitionable(name):
+            raise Unsupported(Capability.NETWORK_PARTITION.value, self.runtime.name, action,
+                              f"{name} is not on the run's node network")
+        return control
+
     # -- the whole stack ----------------------------------------------------------------
     def up(self) -> None:
         """Start every component ready for traffic (a no-op for an attached stack)."""
@@ -233,7 +258,7 @@ def create_stack(stack_file: Path = DEFAULT_STACK_FILE, *, home: Path | None = N
     else:
         chosen = ProcessRuntime(topology, run_dir, run_id, stack_file=str(stack_file),
                                 on_event=on_event, owner_pid=owner)
-    return Stack(topology, chosen, run_dir, run_id)
+    return Stack(chosen.topology, chosen, run_dir, run_id)
 
 
 def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
@@ -254,7 +279,7 @@ def attach_stack(run_dir: Path, stack_file: Path | None = None) -> Stack:
                                    engine_url=engine.read_text().strip())
     else:
         runtime = ProcessRuntime(topology, run_dir, state.run_id, stack_file=str(path))
-    return Stack(topology, runtime, run_dir, state.run_id)
+    return Stack(runtime.topology, runtime, run_dir, state.run_id)
 
 
 def attach_compose(project: str, stack_file: Path = DEFAULT_STACK_FILE, *,

@@ -24,6 +24,7 @@ from harness.toxiproxy.apierror import (
     TOXIC_NOT_FOUND,
     ApiError,
 )
+from harness.toxiproxy.connection import DEAD_PEER_S
 from harness.toxiproxy.httpd import Request, Response
 from harness.toxiproxy.llm import LLM_KINDS
 from harness.toxiproxy.metrics import render_metrics
@@ -85,9 +86,11 @@ def flag(obj: JsonObject, key: str, default: bool) -> bool:
 class Api:
     """Proxy collection plus the HTTP handlers (everything on one event loop)."""
 
-    def __init__(self, rng: random.Random, buffer: memoryview) -> None:
+    def __init__(self, rng: random.Random, buffer: memoryview,
+                 dead_peer_s: float = DEAD_PEER_S) -> None:
         self.rng = rng
         self.buffer = buffer
+        self.dead_peer_s = dead_peer_s
         self.proxies: dict[str, Proxy] = {}
 
     async def handle(self, request: Request) -> Response:
@@ -115,7 +118,8 @@ class Api:
         return proxy
 
     def new_proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        return Proxy(name, listen, upstream, buffer=self.buffer, rng=self.rng)
+        return Proxy(name, listen, upstream, buffer=self.buffer, rng=self.rng,
+                     dead_peer_s=self.dead_peer_s)
 
     async def close(self) -> None:
         for proxy in list(self.proxies.values()):

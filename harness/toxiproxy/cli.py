@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.auth import TOXIPROXY_TOKEN_ENV, token_from_env
 from harness.errors import ConfigError
+from harness.toxiproxy.connection import DEAD_PEER_S
 from harness.toxiproxy.httpd import Request
 from harness.toxiproxy.server import ToxiproxyServer
 
@@ -34,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file of proxies to create at start (like POST /populate)")
     parser.add_argument("--seed", "-seed", type=int, default=None,
                         help="seed for toxicity draws, jitter and slicing")
+    parser.add_argument("--dead-peer-s", type=float, default=DEAD_PEER_S,
+                        help="end a proxied connection whose upstream leaves data unanswered "
+                             "(or keepalive probes, when idle) this long: a partitioned or "
+                             f"frozen host (default {DEAD_PEER_S:g}; 0: hold the client as "
+                             "the real Toxiproxy does)")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,7 +72,8 @@ def _raise_fd_limit() -> None:
 async def _main(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed) if args.seed is not None else None
     server = ToxiproxyServer(args.host, args.port, rng=rng,
-                             token=token_from_env(TOXIPROXY_TOKEN_ENV))
+                             token=token_from_env(TOXIPROXY_TOKEN_ENV),
+                             dead_peer_s=args.dead_peer_s)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

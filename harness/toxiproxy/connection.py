@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 from typing import TYPE_CHECKING
 
 from harness.toxiproxy.link import Link, set_linger_zero
@@ -28,7 +29,16 @@ if TYPE_CHECKING:
     from harness.toxiproxy.proxy import Proxy
 
 READ_BUFFER_SIZE = 64 * 1024
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0  # an upstream that accepts nothing this long is unreachable
+# A dead path to the upstream (a partitioned or frozen host: packets go nowhere, nothing
+# is refused) is found by the kernel and the connection ends, as a service mesh's
+# sidecar does it, instead of holding the client until its own timeout: data unanswered
+# for ``dead_peer_s`` (the server's ``--dead-peer-s``, DEAD_PEER_S by default; 0 turns
+# it off, as the real Toxiproxy has it), or an idle connection whose keepalive probes go
+# unanswered (KEEPALIVE_IDLE_S, then KEEPALIVE_PROBES probes KEEPALIVE_INTERVAL_S apart).
+# A busy but live upstream answers both from its kernel, however slow its application.
+DEAD_PEER_S = 5.0
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 2, 1, 3
 
 
 class _Side(asyncio.BufferedProtocol):
@@ -125,6 +135,25 @@ class Connection:
         self.upstream = _Side(self, self._buffer)
         return self.upstream
 
+    @staticmethod
+    def detect_dead_peer(transport: asyncio.BaseTransport, dead_peer_s: float) -> None:
+        """Keepalive probes and a user timeout of ``dead_peer_s`` on the upstream socket
+        (Linux); nothing when ``dead_peer_s`` is 0."""
+        sock = transport.get_extra_info("socket")
+        if sock is None or dead_peer_s <= 0:
+            return
+        options = ((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+                   (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPIDLE", None), KEEPALIVE_IDLE_S),
+                   (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPINTVL", None),
+                    KEEPALIVE_INTERVAL_S),
+                   (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES),
+                   (socket.IPPROTO_TCP, getattr(socket, "TCP_USER_TIMEOUT", None),
+                    int(dead_peer_s * 1000)))
+        for level, option, value in options:
+            if option is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(level, option, value)
+
     def _close_client(self) -> None:
         transport = self.client.transport
         if transport is not None and not transport.is_closing():
@@ -137,6 +166,7 @@ class Connection:
             upstream.transport.close()
             return
         assert client.transport is not None and upstream.transport is not None
+        self.detect_dead_peer(upstream.transport, self.proxy.dead_peer_s)
         self.up = Link(self, Direction.UPSTREAM, client.transport, upstream.transport)
         self.down = Link(self, Direction.DOWNSTREAM, upstream.transport, client.transport)
         client.out_link = upstream.in_link = self.up

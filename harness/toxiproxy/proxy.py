@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, field
 
 from harness.toxiproxy.apierror import ApiError
-from harness.toxiproxy.connection import Connection
+from harness.toxiproxy.connection import DEAD_PEER_S, Connection
 from harness.toxiproxy.state import Direction, JsonObject, ToxicState
 
 BACKLOG = 1024
@@ -59,8 +59,10 @@ class Proxy:
     """One named proxy (all methods run on the server's event loop)."""
 
     def __init__(self, name: str, listen: str, upstream: str, *,
-                 buffer: memoryview, rng: random.Random) -> None:
+                 buffer: memoryview, rng: random.Random,
+                 dead_peer_s: float = DEAD_PEER_S) -> None:
         self.name = name
+        self.dead_peer_s = dead_peer_s  # 0: a dead upstream holds its client (Toxiproxy's way)
         self.listen = listen
         self.upstream = upstream
         self.enabled = False

@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from harness.auth import TOXIPROXY_TOKEN_ENV, bind_refusal
 from harness.errors import ComponentFailed, ConfigError, NotReady
 from harness.toxiproxy.api import Api
-from harness.toxiproxy.connection import READ_BUFFER_SIZE
+from harness.toxiproxy.connection import DEAD_PEER_S, READ_BUFFER_SIZE
 from harness.toxiproxy.httpd import HttpServer, guarded
 
 START_TIMEOUT_S = 10.0
@@ -39,7 +39,8 @@ class ToxiproxyServer:
     """The API server and its proxies, bound to the running event loop."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8474, *,
-                 rng: random.Random | None = None, token: str | None = None) -> None:
+                 rng: random.Random | None = None, token: str | None = None,
+                 dead_peer_s: float = DEAD_PEER_S) -> None:
         refusal = bind_refusal("the fault proxy API", host, token, TOXIPROXY_TOKEN_ENV)
         if refusal is not None:
             raise ConfigError(refusal, field="host")
@@ -48,7 +49,7 @@ class ToxiproxyServer:
         self.rng = rng if rng is not None else random.Random()
         # One read buffer per loop: reads are consumed before the next one.
         self._buffer = memoryview(bytearray(READ_BUFFER_SIZE))
-        self.api = Api(self.rng, self._buffer)
+        self.api = Api(self.rng, self._buffer, dead_peer_s)
         self._http = HttpServer(guarded(self.api.handle, token, OPEN_PATHS))
 
     @property

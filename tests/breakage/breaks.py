@@ -102,6 +102,21 @@ def gateway_policy_changed(stack: Stack,
         restart_gateways(stack)
 
 
+@contextmanager
+def fault_proxy_changed(stack: Stack, *, dead_peer_s: float) -> Iterator[None]:
+    """The fault proxy restarted with another ``dead_peer_s`` until exit (its routes are
+    populated again at each start)."""
+    normal = stack.topology
+    changed = replace(normal.fault_proxy, dead_peer_s=dead_peer_s)
+    stack.use_topology(replace(normal, fault_proxy=changed))
+    try:
+        stack.restart(normal.fault_proxy.name)
+        yield
+    finally:
+        stack.use_topology(normal)
+        stack.restart(normal.fault_proxy.name)
+
+
 def restart_gateways(stack: Stack) -> None:
     for gateway in stack.gateway_names:
         stack.restart(gateway)

@@ -19,6 +19,7 @@ import pytest
 
 from harness.errors import FaultApplyError, StackError, UnknownComponent, Unsupported
 from harness.faults.memory import OOMKillNode
+from harness.faults.partition import OPEN, REFUSED, Partition, reach
 from harness.faults.process import KillProcess
 from harness.stack.components import component_names
 from harness.stack.external import ExternalRuntime
@@ -264,3 +265,46 @@ def test_a_helper_inside_the_domain_is_charged_to_it_and_stops(subject: Stack) -
     helper.stop()  # idempotent
     Wait(within=10, interval=0.1).until("the helper's memory to be released", lambda: Probe(
         done=memory.usage() < before + 48 * MiB, seen=f"{memory.usage() - before} bytes"))
+
+
+# -- network partitions ------------------------------------------------------------------------
+def test_partitions_are_offered_exactly_with_their_control(subject: Stack) -> None:
+    declared = Capability.NETWORK_PARTITION in subject.capabilities
+    assert (subject.runtime.network is not None) == declared
+
+
+def test_cutting_off_without_partitions_is_refused_by_name(subject: Stack) -> None:
+    if Capability.NETWORK_PARTITION in subject.capabilities:
+        pytest.skip(f"the {subject.runtime.name} runtime has partitions")
+    node = _node(subject)
+    with pytest.raises(Unsupported, match="network partition") as caught:
+        subject.cut_off(node)
+    assert caught.value.runtime == subject.runtime.name
+    assert subject.healthy(node)
+
+
+def _partitions(subject: Stack) -> str:
+    if Capability.NETWORK_PARTITION not in subject.capabilities:
+        pytest.skip(f"the {subject.runtime.name} runtime has no partitions")
+    return subject.node_names[-1]
+
+
+def test_a_component_off_the_node_network_is_refused(subject: Stack) -> None:
+    _partitions(subject)
+    with pytest.raises(Unsupported, match="not on the run's node network"):
+        subject.cut_off(subject.topology.webhook.name)
+
+
+def test_a_partition_cuts_a_running_node_off_and_heals_it(subject: Stack) -> None:
+    node = _partitions(subject)
+    address = subject.topology.node_address(subject.topology.node(node))
+    pid = subject.pid(node)
+    fault = Partition(subject, node)
+    with fault:
+        assert subject.is_cut_off(node)
+        assert reach(address, 1.0) not in (OPEN, REFUSED), "packets must go nowhere"
+        subject.cut_off(node)  # idempotent
+    assert not subject.is_cut_off(node)
+    subject.reconnect(node)  # idempotent
+    assert reach(address, 2.0) == OPEN
+    assert subject.pid(node) == pid and subject.healthy(node)

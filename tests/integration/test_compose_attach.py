@@ -11,7 +11,6 @@ user's), and ``start`` brings the same container back. Needs ``dockerd``."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import sys
@@ -22,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StackError
-from harness.runs import default_home
+from harness.stack.components import COMPONENT_LABEL
 from harness.stack.compose_runtime import (
-    COMPONENT_LABEL,
     PROJECT_LABEL,
     SERVICE_LABEL,
     ComposeRuntime,
@@ -32,38 +30,19 @@ from harness.stack.compose_runtime import (
 from harness.stack.engine import (
     EngineFiles,
     connect,
-    engine_files,
     ensure_base_image,
-    start_daemon,
-    stop_daemon,
 )
 from harness.stack.runtime import Capability
-from harness.topology import DEFAULT_STACK_FILE, load_topology
+from harness.topology import load_topology
 from harness.waits import Wait
+from tests.integration.stackfiles import shifted_stack_file
 
 pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
                                 reason="no dockerd (apt-get install -y docker.io iptables)")
 
-SHIFT = 10_000
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[EngineFiles]:
-    files = engine_files(default_home())
-    start_daemon(files)
-    try:
-        yield files
-    finally:
-        stop_daemon(files)
-
-
 @pytest.fixture
 def stack_file(tmp_path: Path) -> Path:
-    """The default stack with every 18xxx port moved to 28xxx."""
-    path = tmp_path / "stack.yaml"
-    path.write_text(re.sub(r"\b18(\d{3})\b", lambda m: str(int(m.group(0)) + SHIFT),
-                           DEFAULT_STACK_FILE.read_text()))
-    return path
+    return shifted_stack_file(tmp_path)
 
 
 @pytest.fixture

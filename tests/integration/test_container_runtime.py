@@ -27,50 +27,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import Unreachable
+from harness.errors import ConfigError, Unreachable
 from harness.render.run_configs import render_run_configs
-from harness.runs import default_home
-from harness.stack.container_runtime import RUN_LABEL, ContainerRuntime
+from harness.stack.components import RUN_LABEL
+from harness.stack.container_runtime import ContainerRuntime
 from harness.stack.engine import (
     EngineFiles,
     connect,
-    engine_files,
     ensure_base_image,
-    mounts_under,
-    start_daemon,
-    stop_daemon,
 )
+from harness.stack.node_network import interface_on
 from harness.stack.stack import Stack, create_stack
-from harness.topology import DEFAULT_STACK_FILE, RestartPolicy
+from harness.topology import RestartPolicy
 from harness.waits import Probe, Wait
+from tests.integration.stackfiles import SHIFTED_SUBNET, shifted_stack_text
 
 pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None,
                                 reason="no dockerd (apt-get install -y docker.io iptables)")
 
-SHIFT = 10_000
-
-
-def shifted_stack_file(folder: Path, restart_front_door: str = "on-failure") -> Path:
-    """The default stack with every 18xxx port moved to 28xxx."""
-    text = re.sub(r"\b18(\d{3})\b", lambda m: str(int(m.group(0)) + SHIFT),
-                  DEFAULT_STACK_FILE.read_text())
+def shifted_stack_file(folder: Path, restart_front_door: str = "on-failure",
+                       subnet: str = SHIFTED_SUBNET) -> Path:
+    """The shifted default stack, its front door's restart policy as asked."""
     text = re.sub(r"(?m)^(  front_door: \{policy: )on-failure", rf"\g<1>{restart_front_door}",
-                  text)
+                  shifted_stack_text(subnet))
     path = folder / f"stack-{restart_front_door}.yaml"
     path.write_text(text)
     return path
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[EngineFiles]:
-    """The project's daemon in the llm-drill home, as `llm-drill engine start` runs it."""
-    files = engine_files(default_home())
-    start_daemon(files)
-    try:
-        yield files
-    finally:
-        stop_daemon(files)
-    assert mounts_under(files.root) == [], "the daemon left mounts behind"
 
 
 @pytest.fixture
@@ -82,11 +64,12 @@ def stack(engine: EngineFiles, tmp_path: Path) -> Iterator[Stack]:
         handle.down()
 
 
-def _stack(engine: EngineFiles, folder: Path, policy: str) -> Stack:
+def _stack(engine: EngineFiles, folder: Path, policy: str,
+           subnet: str = SHIFTED_SUBNET) -> Stack:
     os.environ["DOCKER_HOST"] = engine.url
     try:
-        handle = create_stack(shifted_stack_file(folder, policy), home=folder / "home",
-                              runtime="container")
+        handle = create_stack(shifted_stack_file(folder, policy, subnet),
+                              home=folder / "home", runtime="container")
     finally:
         del os.environ["DOCKER_HOST"]
     _prepare(handle)
@@ -240,3 +223,39 @@ def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
     url = f"unix://{tmp_path}/nothing.sock"
     with pytest.raises(Unreachable, match=r"nothing\.sock.*docker\.io"):
         connect(url)
+
+
+def test_the_node_network_is_the_runs_own_and_goes_with_it(stack: Stack,
+                                                           engine: EngineFiles) -> None:
+    runtime = stack.runtime
+    assert isinstance(runtime, ContainerRuntime) and runtime.network is not None
+    subnet = SHIFTED_SUBNET
+    assert interface_on(subnet) == ""
+    runtime.nodes_network.ensure()
+    runtime.nodes_network.ensure()  # idempotent
+    client = connect(engine.url)
+    try:
+        [network] = client.networks.list(filters={"label": f"{RUN_LABEL}={stack.run_id}"})
+        assert network.attrs["Internal"] is True
+        assert network.attrs["IPAM"]["Config"][0]["Subnet"] == subnet
+    finally:
+        client.close()
+    assert interface_on(subnet).startswith("br-"), "this host holds the subnet's gateway"
+    assert stack.topology.node_url("node1").startswith("http://172.31.251.10:")
+    left = stack.down()
+    assert left.clean, left
+    assert interface_on(subnet) == "", "the bridge went with the network"
+
+
+def test_a_node_subnet_this_host_already_uses_is_refused(engine: EngineFiles,
+                                                         tmp_path: Path) -> None:
+    handle = _stack(engine, tmp_path, "on-failure", subnet="127.0.0.0/8")
+    try:
+        runtime = handle.runtime
+        assert isinstance(runtime, ContainerRuntime)
+        with pytest.raises(ConfigError, match="already used on this host by lo") as caught:
+            runtime.nodes_network.ensure()
+        assert caught.value.field == "node_network.subnet"
+        assert caught.value.path.endswith(".yaml")
+    finally:
+        handle.down()

@@ -85,3 +85,46 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
         load_topology(overrides={"thresholds.nope": 1})
     with pytest.raises(ConfigError, match="expected a number"):
         load_topology(overrides={"thresholds.ttft_p95_s": "fast"})
+
+
+# -- the node network ---------------------------------------------------------------------------
+def test_nodes_listen_on_the_host_until_a_runtime_places_them() -> None:
+    topology = load_topology()
+    assert topology.node_network is not None
+    assert topology.node_url("node1") == f"http://{topology.host}:18001"
+    assert [p[2] for p in topology.proxies()][:2] == [f"{topology.host}:18001",
+                                                       f"{topology.host}:18002"]
+
+
+def test_on_the_node_network_each_node_gets_its_address_in_order() -> None:
+    placed = load_topology().on_node_network()
+    assert [placed.node_host(n) for n in placed.all_nodes()] == [
+        "172.31.250.10", "172.31.250.11", "172.31.250.12"]
+    assert placed.node_url("node2", "/metrics") == "http://172.31.250.11:18002/metrics"
+    assert placed.proxies()[0] == ("node1", 18101, "172.31.250.10:18001")
+    assert placed.front_door_url == load_topology().front_door_url  # the rest stays
+    assert placed.on_node_network() == placed  # placing twice changes nothing
+
+
+def test_without_a_node_network_nodes_stay_on_the_host(tmp_path: Path) -> None:
+    text = DEFAULT_STACK_FILE.read_text()
+    start = text.index("node_network:")
+    end = text.index("\n\n", start)
+    topology = load_topology(_write(tmp_path, text[:start] + text[end:]))
+    assert topology.node_network is None
+    assert topology.on_node_network() is topology
+
+
+@pytest.mark.parametrize(("subnet", "says"), [
+    ("172.31.250.0/30", "too small"),
+    ("8.8.8.0/24", "private"),
+    ("not-a-net", "IPv4 network"),
+])
+def test_a_bad_node_subnet_names_file_line_and_field(tmp_path: Path, subnet: str,
+                                                     says: str) -> None:
+    path = _default_with("subnet: 172.31.250.0/24", f"subnet: {subnet}", tmp_path)
+    with pytest.raises(ConfigError, match=says) as info:
+        load_topology(path)
+    assert info.value.path == str(path)
+    assert info.value.field.startswith("node_network")
+    assert info.value.line is not None

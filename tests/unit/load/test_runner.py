@@ -110,6 +110,22 @@ async def test_closed_loop_keeps_n_users_in_flight(server: FakeServer, clock: Fa
 
 
 @pytest.mark.asyncio
+async def test_requests_in_flight_are_counted_by_when_they_were_sent(
+        server: FakeServer, clock: FakeClock) -> None:
+    gate = asyncio.Event()
+    server.then(server.ok(gate=gate))
+    async with server.client() as client:
+        run = LoadRun(client, spec(concurrency=2, max_requests=2), clock=clock).start()
+        await wait_for_requests(server, 2)
+        sent = clock.wall()
+        assert run.sent_before(sent + 0.001) == 2
+        assert run.sent_before(sent - 1.0) == 0
+        gate.set()
+        await run.wait()
+    assert run.sent_before(sent + 1.0) == 0  # none in flight once they ended
+
+
+@pytest.mark.asyncio
 async def test_closed_loop_stops_issuing_at_the_duration(server: FakeServer,
                                                          clock: FakeClock) -> None:
     server.then(server.ok(gap=0.5))  # each request takes 1.5 s of fake time

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.stack.components import COMPONENT_LABEL
 from harness.stack.compose_runtime import (
-    COMPONENT_LABEL,
     SERVICE_LABEL,
     Listed,
     map_roles,

@@ -37,7 +37,7 @@ def test_compose_services_match_process_components(tmp_path: Path) -> None:
     host = _host_specs(tmp_path)
     assert set(services) == set(host)
     for name, spec in host.items():
-        label = services[name]["labels"]["io.llm-drill.ports"]
+        label = services[name]["labels"]["llm-drill.ports"]
         assert label == ",".join(map(str, spec.ports)), name
 
 
