@@ -108,7 +108,7 @@ class LoadRun:
                                     watch=self.watch)
         self._results: list[RequestResult] = []
         self._inflight: set[asyncio.Task[RequestResult]] = set()
-        self._issued = self._active = 0
+        self._issued = 0
         self._sent_at: dict[str, float] = {}  # in flight: request id -> when sent (wall)
         self._stopping = False
         self._stop = asyncio.Event()
@@ -140,7 +140,7 @@ class LoadRun:
             return await asyncio.wait_for(asyncio.shield(self._task), bound)
         except TimeoutError:
             raise NotReady(f"load run {self.run_id} to end", bound,
-                           f"{len(self._results)} results, {self._active} in flight") from None
+                           f"{len(self._results)} results, {self.in_flight} in flight") from None
 
     def results(self) -> tuple[RequestResult, ...]:
         """Results so far, in completion order."""
@@ -152,7 +152,7 @@ class LoadRun:
 
     @property
     def in_flight(self) -> int:
-        return self._active
+        return len(self._sent_at)
 
     def sent_before(self, moment: float) -> int:
         """Requests in flight now that were sent before ``moment`` (wall clock)."""
@@ -191,12 +191,10 @@ class LoadRun:
         return build_plan(self.spec, index, f"{self.run_id}-{index:06d}", intended)
 
     async def _one(self, plan: Plan) -> RequestResult:
-        self._active += 1
         self._sent_at[plan.request_id] = self.clock.wall()
         try:
             return await self._requester.send(plan)
         finally:
-            self._active -= 1
             del self._sent_at[plan.request_id]
 
     async def _main(self) -> tuple[RequestResult, ...]:

@@ -31,7 +31,12 @@ import yaml
 from harness.stack import components as comp
 from harness.stack.compose import COMPOSE_FILE_NAME, container_specs, render_all
 from harness.stack.compose_runtime import PROJECT_LABEL, ComposeRuntime, required_components
-from harness.stack.container_runtime import container_init, host_binds, vllm_cache_dir
+from harness.stack.container_runtime import (
+    container_init,
+    host_binds,
+    numa_access,
+    vllm_cache_dir,
+)
 from harness.stack.engine import EngineFiles, connect, ensure_base_image
 from harness.stack.model import RECIPES, default_cache_dir, ensure_model
 from harness.topology import Topology, load_topology
@@ -69,8 +74,7 @@ def local_images(t: Topology, image: str) -> dict[str, Any]:
                             "HOME": "/tmp", "VLLM_CACHE_ROOT": str(vllm_cache_dir())},
         }
         if spec.kind is comp.Kind.NODE:
-            service |= {"cap_add": ["SYS_NICE"], "security_opt": ["seccomp=unconfined"],
-                        "shm_size": "1g"}
+            service |= {**numa_access(spec), "shm_size": "1g"}
         services[name] = service
     return {"version": "2.4", "services": services}
 
