@@ -336,6 +336,12 @@ class Topology:
         return dataclasses.replace(self, nodes=tuple(placed[n.name] for n in self.nodes),
                                    canary=canary)
 
+    def node_address_vanishes(self, name: str) -> bool:
+        """The node listens at an address of its own (the node network), gone while its
+        container is: Prometheus' scrapes of a dead node then time out instead of being
+        refused, and NodeDown waits ``thresholds.node_hung_s`` for those."""
+        return bool(self.node(name).host)
+
     def all_nodes(self) -> tuple[NodeSpec, ...]:
         return self.nodes + ((self.canary,) if self.canary else ())
 

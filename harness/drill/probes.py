@@ -20,6 +20,7 @@ from harness.errors import NotReady, ProbeError, Unreachable
 from harness.faults.process import Observed
 from harness.load.sse import stream_chunks
 from harness.observe.recovery import time_to_recover
+from harness.observe.request_log import RequestLog
 from harness.waits import Probe, Wait
 
 
@@ -109,6 +110,16 @@ def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
     if value is None:
         raise ProbeError(url, PROXY_SENT_BYTES, f"no {direction} count for {node}")
     return value
+
+
+#: Enough of a node's log for every request a CI session sends it (one line each).
+NODE_LOG_LINES = 500_000
+
+
+def requests_taken_by(drill: DrillRun, node: str) -> RequestLog:
+    """The request ids ``node``'s own log says its engine took (see
+    :mod:`harness.observe.request_log`); empty when the runtime keeps no log of it."""
+    return RequestLog.parse(node, drill.stack.log_tail(node, lines=NODE_LOG_LINES))
 
 
 HOLD_POLL_S = 0.5

@@ -37,13 +37,34 @@ def remove_scrape_target(paths: Paths, name: str) -> None:
 
 
 WEBHOOK_TOKEN_FILE = "webhook.token"
+VLLM_LOGGING_FILE = "vllm-logging.json"  # read by every node (VLLM_LOGGING_CONFIG_PATH)
+#: The logger whose INFO lines name each request a node's engine takes or aborts
+#: ("Added request <id>.", "Aborted request(s) <ids>."): the ids only, never a prompt
+#: or sampling parameters (those go to other loggers, left at WARNING).
+VLLM_REQUEST_LOGGER = "vllm.v1.engine.async_llm"
+
+
+def vllm_logging_config() -> dict[str, object]:
+    """vLLM's logging (a ``logging.config.dictConfig``): warnings and errors as with
+    ``VLLM_LOGGING_LEVEL=WARNING``, plus the request ids of :data:`VLLM_REQUEST_LOGGER`,
+    the stack's own evidence of which node served a request. On stderr, which Python
+    writes line by line: a SIGKILL loses nothing already logged."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(levelname)s %(asctime)s %(name)s %(message)s"}},
+        "handlers": {"vllm": {"class": "logging.StreamHandler", "formatter": "plain",
+                              "stream": "ext://sys.stderr"}},
+        "loggers": {"vllm": {"handlers": ["vllm"], "level": "WARNING", "propagate": False},
+                    VLLM_REQUEST_LOGGER: {"level": "INFO"}},
+    }
 PROXIES_FILE = "toxiproxy.json"  # the fault proxy's routes, as Toxiproxy's -config reads them
 
 
 def rendered_configs(topology: Topology, *, rules_file: str, targets_dir: str,
                      webhook_token_file: str | None = None) -> dict[str, str]:
-    """Every config file by name: alert rules, prometheus.yml, alertmanager.yml, haproxy.cfg
-    and the fault proxy's routes (toxiproxy.json).
+    """Every config file by name: alert rules, prometheus.yml, alertmanager.yml, haproxy.cfg,
+    the fault proxy's routes (toxiproxy.json) and the nodes' logging (vllm-logging.json).
 
     ``rules_file`` and ``targets_dir`` are where prometheus.yml finds the rules and the
     on-demand scrape targets (Prometheus resolves relative paths against its config file);
@@ -58,6 +79,7 @@ def rendered_configs(topology: Topology, *, rules_file: str, targets_dir: str,
         "alertmanager.yml": render_alertmanager(topology, webhook_token_file),
         "haproxy.cfg": render("haproxy.cfg.j2", topology),
         PROXIES_FILE: json.dumps(topology.proxy_routes(), indent=2) + "\n",
+        VLLM_LOGGING_FILE: json.dumps(vllm_logging_config(), indent=2) + "\n",
     }
 
 

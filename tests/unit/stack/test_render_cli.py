@@ -11,7 +11,7 @@ from harness.cli import main
 from harness.render.run_configs import RULES_FILE
 
 EVERY_CONFIG = {"alerts.rules.yml", "prometheus.yml", "alertmanager.yml", "haproxy.cfg",
-                "toxiproxy.json", "docker-compose.yml"}
+                "toxiproxy.json", "vllm-logging.json", "docker-compose.yml"}
 
 
 def test_render_creates_the_directory_and_writes_every_config(tmp_path: Path) -> None:

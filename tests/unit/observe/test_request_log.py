@@ -1,0 +1,50 @@
+"""A node's log names the requests its engine took: parsing it, and the logging config
+that makes vLLM write those lines and nothing of a prompt."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.observe.request_log import RequestLog
+from harness.render.run_configs import VLLM_REQUEST_LOGGER, vllm_logging_config
+
+LOG = """\
+WARNING 12-05 06:16:40 [api_server.py:88] something the operator should see
+INFO 2026-12-05 06:16:42,117 vllm.v1.engine.async_llm Added request cmpl-fd-18a4-0-9c1e.
+INFO 2026-12-05 06:16:42,201 vllm.v1.engine.async_llm Added request cmpl-fd-77b0-0-0aa2.
+INFO 2026-12-05 06:16:43,001 vllm.v1.engine.async_llm Aborted request(s) cmpl-fd-77b0-0-0aa2.
+"""
+
+
+def test_the_ids_a_node_took_are_read_from_its_log() -> None:
+    log = RequestLog.parse("node1", LOG)
+    assert log.taken == {"cmpl-fd-18a4-0-9c1e", "cmpl-fd-77b0-0-0aa2"}
+    assert log.took("fd-18a4") and log.took("fd-77b0")
+    assert log.not_taken(["fd-18a4", "fd-ffff", None, ""]) == ["fd-ffff", None, ""]
+
+
+def test_a_log_without_request_lines_names_nothing() -> None:
+    log = RequestLog.parse("node1", "WARNING only warnings here\n")
+    assert log.taken == frozenset() and not log.took("fd-18a4")
+
+
+def test_the_logging_config_lets_through_request_ids_and_warnings_only(tmp_path: Path) -> None:
+    config = tmp_path / "vllm-logging.json"
+    config.write_text(json.dumps(vllm_logging_config()))
+    script = (
+        "import json, logging, logging.config, sys\n"
+        f"logging.config.dictConfig(json.load(open({str(config)!r})))\n"
+        f"logging.getLogger({VLLM_REQUEST_LOGGER!r}).info('Added request cmpl-fd-1.')\n"
+        "logging.getLogger('vllm.entrypoints.serve.utils.request_logger')"
+        ".info('Received request cmpl-fd-1: params: SamplingParams(stop=[\"secret\"])')\n"
+        "logging.getLogger('vllm.v1.metrics.loggers').info('Avg prompt throughput')\n"
+        "logging.getLogger('vllm.engine').warning('a warning')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout == ""  # stderr only: line-buffered, nothing lost to a SIGKILL
+    assert RequestLog.parse("node1", out.stderr).taken == {"cmpl-fd-1"}
+    assert "a warning" in out.stderr
+    assert "secret" not in out.stderr and "throughput" not in out.stderr
