@@ -74,6 +74,9 @@ class _ProcessFault(FaultBase):
         except NotReady as exc:
             self.observed.not_back = str(exc)
             return
+        except _GaveUp as exc:
+            self.observed.not_back = str(exc)
+            return
         self.observed.reverted_at = time.time()
         died = self.observed.died_monotonic or self.observed.applied_monotonic
         self.observed.ready_after_s = time.monotonic() - (died or time.monotonic())
@@ -82,8 +85,13 @@ class _ProcessFault(FaultBase):
         return self.observed.ready_after_s is not None
 
     def _restart_probe(self) -> Probe[None]:
+        """A new incarnation passing its readiness probe; :class:`_GaveUp` as soon as the
+        stack's supervisor says none will come (no use waiting out the bound)."""
         pid = self.stack.pid(self.component)
         if pid is None or pid == self.observed.killed_pid:
+            reason = self.stack.gave_up(self.component)
+            if reason is not None:
+                raise _GaveUp(f"the stack will not restart {self.component}: {reason}")
             return Probe(done=False, seen=f"no new incarnation (main pid {pid})")
         self.observed.restarted_pid = pid
         return Probe(done=self.stack.healthy(self.component),
@@ -104,6 +112,10 @@ class _ProcessFault(FaultBase):
 
     def _revert(self) -> None:
         self._await_restart_by_the_stack()
+
+
+class _GaveUp(Exception):
+    """The stack's supervisor or engine will not bring the component back."""
 
 
 def _alive(pid: int) -> bool:

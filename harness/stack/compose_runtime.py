@@ -235,6 +235,12 @@ class ComposeRuntime:
             return bytes(container.logs(tail=lines)).decode(errors="replace").rstrip()
         return "(no log)"
 
+    def gave_up(self, name: str) -> str | None:
+        """The engine neither runs nor restarts the container (see the container
+        runtime's)."""
+        comp.require_known(self.topology, name)
+        return self._death(name)
+
     def restart_count(self, name: str) -> int:
         container = self._container(name)
         return int(container.attrs.get("RestartCount", 0)) if container else 0

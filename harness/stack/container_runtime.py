@@ -254,6 +254,12 @@ class ContainerRuntime:
         except OSError:
             return "(no log)"
 
+    def gave_up(self, name: str) -> str | None:
+        """The engine neither runs nor restarts the container (it marks a container it
+        will restart ``Restarting`` in the same step that ends the old process)."""
+        require_known(self.topology, name)
+        return self._death(name)
+
     def restart_count(self, name: str) -> int:
         """How often the engine restarted the component's container."""
         container = self._container(name)

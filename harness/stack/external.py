@@ -121,6 +121,11 @@ class ExternalRuntime:
         comp.require_known(self.topology, name)
         return NO_LOGS
 
+    def gave_up(self, name: str) -> str | None:
+        """Nothing here sees the stack's supervisor: it may always restart it."""
+        comp.require_known(self.topology, name)
+        return None
+
     def _spec(self, name: str) -> comp.ComponentSpec:
         comp.require_known(self.topology, name)
         return self.specs()[name]

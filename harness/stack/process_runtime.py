@@ -67,6 +67,7 @@ from harness.stack.supervisor import (
     SUPERVISOR,
     ProgramInfo,
     SupervisorClient,
+    gave_up,
     main_pidfile,
     supervisord_config,
     supervisord_files,
@@ -237,6 +238,12 @@ class ProcessRuntime:
                 return "".join(deque(handle, maxlen=lines)).rstrip()
         except OSError:
             return "(no log)"
+
+    def gave_up(self, name: str) -> str | None:
+        if not self._supervised(name):
+            return None
+        return gave_up(self._program_info(name),
+                       restarts=self.restart_policy(name).policy != "never")
 
     # -- internals -----------------------------------------------------------------------
     def _spec(self, name: str) -> comp.ComponentSpec:

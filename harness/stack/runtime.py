@@ -156,6 +156,11 @@ class Runtime(Protocol):
         nodes); False, never an error, when it does not.
         ``log_tail(name, lines)``: the last ``lines`` lines of its log, or a one-line
         note saying why there is none.
+        ``gave_up(name)``: why the stack will not bring the component back by itself,
+        in its supervisor's or engine's own terms (supervisord's FATAL, or a program
+        left EXITED under restart policy ``never``; a container exited and not being
+        restarted), or None while it runs or may yet be restarted (and on runtimes
+        that cannot tell).
 
     Waiting
         ``wait_ready(name, within=None)`` polls the readiness probe until it passes and
@@ -197,6 +202,7 @@ class Runtime(Protocol):
     def is_running(self, name: str) -> bool: ...
     def healthy(self, name: str) -> bool: ...
     def log_tail(self, name: str, lines: int = 20) -> str: ...
+    def gave_up(self, name: str) -> str | None: ...
 
 
 def capabilities_with(memory: MemoryControl | None,

@@ -134,6 +134,9 @@ class Stack:
     def log_tail(self, name: str, lines: int = 20) -> str:
         return self.runtime.log_tail(name, lines)
 
+    def gave_up(self, name: str) -> str | None:
+        return self.runtime.gave_up(name)
+
     def wait_ready(self, name: str, within: float | None = None) -> float:
         return self.runtime.wait_ready(name, within)
 

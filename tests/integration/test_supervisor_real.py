@@ -34,7 +34,7 @@ from harness.stack.processes import (
     tagged_processes,
 )
 from harness.stack.reaper import WATCHDOG, residue
-from harness.stack.supervisor import SUPERVISOR, SupervisorClient, supervisord_files
+from harness.stack.supervisor import SUPERVISOR, SupervisorClient, gave_up, supervisord_files
 from harness.topology import RestartPolicy
 from harness.waits import Probe, Wait
 
@@ -139,6 +139,21 @@ def test_policy_never_leaves_a_killed_program_dead(supervised: Supervised) -> No
         "supervisord to see the exit", lambda: supervised.client.info("stays-dead").state
         == "EXITED")
     assert not group_members(group)
+    assert gave_up(supervised.client.info("stays-dead"), restarts=False) is not None
+
+
+def test_a_killed_program_under_on_failure_is_never_given_up(supervised: Supervised) -> None:
+    """Every state supervisord shows between the kill and the new incarnation (EXITED,
+    BACKOFF, STARTING) reads as "may yet restart" under a restart policy."""
+    supervised.client.start("restarts")
+    old = supervised.main_pid("restarts")
+    os.kill(old, signal.SIGKILL)
+
+    def back() -> bool:
+        info = supervised.client.info("restarts")
+        assert gave_up(info, restarts=True) is None, info
+        return supervised.main_pid("restarts") != old
+    Wait(within=15, interval=0.01).until_true("a new incarnation", back)
 
 
 def test_a_sigkilled_owner_leaves_no_supervisord_and_nothing_it_supervised(

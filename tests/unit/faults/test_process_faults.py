@@ -88,3 +88,42 @@ def test_a_sigterms_restart_is_timed_from_the_exit_not_from_the_drain() -> None:
     assert seen.exited_at - seen.applied_at >= 0.5, "the drain happened"
     assert seen.ready_after_s is not None and seen.ready_after_s < 0.4
     assert not seen.escalated
+
+
+class GivingUpStack:
+    """One real process; once it is dead its "supervisor" says it will not restart it."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    def pid(self, name: str) -> int | None:
+        return self.proc.pid if self.proc.poll() is None else None
+
+    def pids(self, name: str) -> tuple[int, ...]:
+        pid = self.pid(name)
+        return () if pid is None else (pid,)
+
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+        os.kill(self.proc.pid, sig)
+        return self.proc.pid
+
+    def healthy(self, name: str) -> bool:
+        return False
+
+    def gave_up(self, name: str) -> str | None:
+        return None if self.proc.poll() is None else "left EXITED (autorestart=false)"
+
+
+def test_a_restart_the_supervisor_will_not_make_is_not_waited_for() -> None:
+    stack = GivingUpStack()
+    began = time.monotonic()
+    try:
+        with KillProcess(cast(Stack, stack), "node1", restart_within_s=60) as fault:
+            pass
+    finally:
+        stack.proc.kill()
+        stack.proc.wait()
+    assert time.monotonic() - began < 10
+    assert fault.observed.ready_after_s is None
+    assert fault.observed.not_back == ("the stack will not restart node1: "
+                                       "left EXITED (autorestart=false)")

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.render.supervisor import Program, SupervisordFiles, render_supervisord
 from harness.stack.groupwrap import EXIT_UNASKED
 from harness.stack.processes import is_zombie
+from harness.stack.supervisor import ProgramInfo, gave_up
 from harness.topology import RestartPolicy
 
 
@@ -55,3 +58,20 @@ def test_the_wrapper_leaves_nothing_of_its_group(tmp_path: Path) -> None:
     assert _wrapped(tmp_path, code).returncode == 1
     assert is_zombie(int(helper.read_text()))
 
+
+
+@pytest.mark.parametrize(("state", "restarts", "gives_up"), [
+    ("FATAL", True, True),          # its restarts kept dying
+    ("EXITED", False, True),        # autorestart=false
+    ("STOPPED", False, True),
+    ("EXITED", True, False),        # the moment before supervisord restarts it
+    ("BACKOFF", True, False),
+    ("STARTING", False, False),
+    ("RUNNING", False, False),
+])
+def test_supervisord_gave_up_only_when_it_will_not_start_the_program(
+        state: str, restarts: bool, gives_up: bool) -> None:
+    reason = gave_up(ProgramInfo("node1", state, 0, 137), restarts)
+    assert (reason is not None) is gives_up
+    if reason is not None:
+        assert "node1" in reason and state in reason
