@@ -86,14 +86,17 @@ class ProgramInfo:
 
 def gave_up(info: ProgramInfo | None, restarts: bool) -> str | None:
     """Why supervisord will not start the program again by itself: it gave up (FATAL:
-    its restarts kept dying), or it exited with ``autorestart=false`` (``restarts``
+    its restarts kept dying), it was stopped through its API, or it exited with
+    ``autorestart=false`` (``restarts``
     False: the policy the runtime wrote into its program); None otherwise. EXITED under
     a restart policy is the moment before supervisord restarts it, not the end."""
     if info is None:
         return None
     if info.state == "FATAL":
         return f"supervisord gave up on {info.name} (FATAL: its restarts kept dying)"
-    if info.state in ("EXITED", "STOPPED") and not restarts:
+    if info.state == "STOPPED":
+        return f"supervisord has {info.name} STOPPED as asked (it never restarts such a program)"
+    if info.state == "EXITED" and not restarts:
         return (f"supervisord left {info.name} {info.state} (exit status {info.exit_status}; "
                 "its program has autorestart=false)")
     return None

@@ -63,7 +63,7 @@ def test_the_wrapper_leaves_nothing_of_its_group(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("state", "restarts", "gives_up"), [
     ("FATAL", True, True),          # its restarts kept dying
     ("EXITED", False, True),        # autorestart=false
-    ("STOPPED", False, True),
+    ("STOPPED", True, True),        # stopped through its API
     ("EXITED", True, False),        # the moment before supervisord restarts it
     ("BACKOFF", True, False),
     ("STARTING", False, False),
