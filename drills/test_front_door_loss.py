@@ -10,8 +10,12 @@ and its own request counter shows the users answered again, each answer carrying
 front door's request id. FrontDoorRestarted fires, is delivered to its receiver through
 Alertmanager, and resolves.
 
-The kill took effect when its process died (the fault verifies it) and it touched
-users' requests; else INCONCLUSIVE. A production front door is a pair behind a virtual
+The kill is timed by the stack: the front door's own bytes-out counter grew over the
+last short reading, so answers are mid-relay when the SIGKILL lands (the users' client,
+starved on a loaded host, can find whole answers in its socket buffers that the front
+door finished sending seconds before: a CI run killed it then and cut nothing). The kill
+took effect when its process died (the fault verifies it) and it touched users'
+requests; else INCONCLUSIVE. A production front door is a pair behind a virtual
 address or DNS (docs/drills.md): this drill shows what one front door costs.
 """
 
@@ -24,6 +28,7 @@ from harness.drill import (
     LoadSpec,
     RequestResult,
     Timeouts,
+    await_precondition,
     await_property,
     ensure_steady,
     front_door_counter,
@@ -39,6 +44,11 @@ ALLOWED_ALERTS = {"FrontDoorRestarted", "ErrorRateHigh", "TTFTHigh", "TPSDrop"}
 CLEAN = (ErrorType.CONNECT, ErrorType.STREAM_CUT)  # refused, reset, dropped mid-answer
 START_TIME = "haproxy_process_start_time_seconds"
 REQUESTS = "haproxy_frontend_http_requests_total"
+BYTES_OUT = "haproxy_frontend_bytes_out_total"
+#: Growth of the front door's bytes out between two readings that shows answers are being
+#: relayed (a streamed token is about 150 bytes; a refusal or a probe's answer far less
+#: than a stream's second).
+RELAYING_BYTES = 2048
 
 
 def users(drill: Drill) -> LoadSpec:
@@ -72,6 +82,9 @@ def run_front_door_loss(drill: Drill) -> None:
                    lambda: len(answered_after(load.results(), started)) >= cfg.answered)
     born_before = front_door_counter(drill, START_TIME)
     await_users_in_flight(drill, load)
+    relay = Relaying(drill)
+    await_precondition(drill, "the front door relays answers right before the fault",
+                       cfg.traffic_within_s, relay.grew, relay.describe)
     fault = KillProcess(drill.stack, name, restart_within_s=cfg.restart_within_s)
     with fault:
         drill.phase("fault applied")  # once its death was seen: the streams were cut before
@@ -110,6 +123,26 @@ def await_users_in_flight(drill: Drill, load: BackgroundLoad) -> None:
             >= cfg.in_flight_at_kill)
     except NotReady as exc:
         raise drill.inconclusive("requests were in flight at the kill", str(exc)) from exc
+
+
+class Relaying:
+    """The front door sends answers out now, by its own count
+    (``haproxy_frontend_bytes_out_total``, one fast read of HAProxy's exporter): the
+    count grew by :data:`RELAYING_BYTES` since the last reading."""
+
+    def __init__(self, drill: Drill) -> None:
+        self.drill = drill
+        self.last: float | None = None
+        self.relayed = 0.0
+
+    def grew(self) -> bool:
+        out = front_door_counter(self.drill, BYTES_OUT, proxy="frontdoor")
+        before, self.last = self.last, out
+        self.relayed = 0.0 if before is None else out - before
+        return self.relayed >= RELAYING_BYTES
+
+    def describe(self) -> str:
+        return f"{self.relayed:.0f} bytes out of the front door over the last reading"
 
 
 def judge_the_cut(drill: Drill, results: tuple[RequestResult, ...], killed_at: float,
