@@ -71,10 +71,7 @@ class _ProcessFault(FaultBase):
         try:
             Wait(within=self.restart_within_s, interval=0.25).until(
                 f"the stack to restart {self.component}", self._restart_probe)
-        except NotReady as exc:
-            self.observed.not_back = str(exc)
-            return
-        except _GaveUp as exc:
+        except (NotReady, _GaveUp) as exc:
             self.observed.not_back = str(exc)
             return
         self.observed.reverted_at = time.time()
