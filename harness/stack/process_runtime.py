@@ -241,7 +241,7 @@ class ProcessRuntime:
 
     def gave_up(self, name: str) -> str | None:
         if not self._supervised(name):
-            return None
+            return None if self.is_running(name) else f"nothing supervises {name}: it stays down"
         return gave_up(self._program_info(name),
                        restarts=self.restart_policy(name).policy != "never")
 

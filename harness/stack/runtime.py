@@ -157,10 +157,11 @@ class Runtime(Protocol):
         ``log_tail(name, lines)``: the last ``lines`` lines of its log, or a one-line
         note saying why there is none.
         ``gave_up(name)``: why the stack will not bring the component back by itself,
-        in its supervisor's or engine's own terms (supervisord's FATAL, or a program
-        left EXITED under restart policy ``never``; a container exited and not being
-        restarted), or None while it runs or may yet be restarted (and on runtimes
-        that cannot tell).
+        in its supervisor's or engine's own terms (supervisord's FATAL, a program
+        stopped through its API or left EXITED under restart policy ``never``; a
+        component nothing supervises that is not running; a container exited and not
+        being restarted), or None while it runs or may yet be restarted (and on
+        runtimes that cannot tell).
 
     Waiting
         ``wait_ready(name, within=None)`` polls the readiness probe until it passes and

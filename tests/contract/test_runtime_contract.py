@@ -155,8 +155,10 @@ def test_stop_and_kill_return_once_nothing_runs_and_start_brings_it_back(
         subject: Stack, webhook: str, how: str) -> None:
     _require_process_control(subject)
     before = subject.pid(webhook)
+    assert subject.gave_up(webhook) is None
     PER_COMPONENT[how](subject, webhook)
     _assert_gone(subject, webhook)
+    assert subject.gave_up(webhook), "a component stopped through the runtime stays down"
     subject.start(webhook)
     assert subject.wait_ready(webhook, within=30) >= 0
     assert subject.healthy(webhook)
