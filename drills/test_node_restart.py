@@ -49,7 +49,6 @@ from harness.drill import (
     await_property,
     await_recovery,
     bytes_answered_by,
-    bytes_asked_of,
     engine_aborts,
     engine_ttft_buckets,
     ensure_steady,
@@ -69,8 +68,9 @@ from harness.drill import (
 )
 
 VICTIM = "node1"
-REQUEST_BYTES = 300  # a completion through the proxy: ~700 bytes; a health check: 60
-FRESH_WITHIN_S = 0.5  # the SIGTERM's request reached the node at most this long before
+GENERATED = "vllm:generation_tokens_total"
+RUNNING = "vllm:num_requests_running"
+GENERATING_WITHIN_S = 1.5  # the SIGTERM's last reading: node1 generated tokens this recently
 DRAIN_MARGIN_S = 15.0  # beyond the node's shutdown timeout: the process exits, ports close
 ALLOWED_ALERTS = {"NodeDown", "GatewayBackendDown", "CircuitOpen", "EngineUnhealthy",
                   "ErrorRateHigh", "TTFTHigh", "TPSDrop", "QueueBacklog", "KVCacheSaturated"}
@@ -145,7 +145,7 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
                              streamed=serving.streamed, through=answered_through,
                              retried=retried_by_gateways,
                              dropped=engine_aborts(survivors_before, survivors_after),
-                             asked=serving.asked_bytes)
+                             generated=serving.generated)
     if isinstance(fault, TerminateProcess):
         judge_drain(drill, results, fault, through)
     else:
@@ -171,18 +171,16 @@ def node_down_within(drill: Drill, cfg: NodeRestartConfig) -> float:
 
 def last_gate(drill: Drill, serving: VictimServing, graceful: bool) -> None:
     """The last gate, nothing slow after it. SIGKILL: node1's answer bytes grew over the
-    last short window, so the kill lands mid-stream. SIGTERM: a request reached node1
-    within the last half second, so its answer is still being generated (draining and
-    aborting differ only then: the tiny model generates an answer in about a second and
-    streams it out for several more)."""
+    last short window, so the kill lands mid-stream. SIGTERM: node1's engine generates
+    answers it is streaming (draining and aborting differ only then: the tiny model
+    generates an answer in about a second and streams it out for several more)."""
     cfg = drill.config.node_restart
     serving.rebase()
     if graceful:
-        await_precondition(drill, f"a request reached {VICTIM} right before the fault",
-                           cfg.precondition_within_s, serving.asked_afresh,
-                           lambda: f"{serving.asked_bytes:.0f} bytes asked of {VICTIM} "
-                                   f"over {serving.window_s:.2f}s")
-        drill.measure("victim_bytes_asked_before_fault", serving.asked_bytes)
+        await_precondition(drill, f"{VICTIM} generates answers it is streaming right before "
+                                  "the fault", cfg.precondition_within_s, serving.generating,
+                           serving.describe_generation)
+        drill.measure("victim_tokens_generated_before_fault", serving.generated)
     else:
         await_precondition(drill, f"{VICTIM} streams answers right before the fault",
                            cfg.precondition_within_s, serving.streaming, serving.describe)
@@ -222,11 +220,11 @@ class ThroughTheKill:
     through: float         # bytes node1 sent back from right before the fault to its exit
     retried: float         # the gateways' retries, from before the fault to the load's end
     dropped: EngineAborts  # the surviving engines' accounting over the same window
-    asked: float = 0.0     # SIGTERM: bytes the gateways sent node1 over the last reading
+    generated: float = 0.0  # SIGTERM: tokens node1's engine generated over the last reading
 
     def serving(self) -> str:
         return (f"{serving_detail(self.held, self.streamed)}, "
-                f"asked {self.asked:.0f} bytes afresh")
+                f"generated {self.generated:.0f} tokens")
 
 
 def judge_streams(drill: Drill, results: tuple[RequestResult, ...],
@@ -287,19 +285,20 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     The streams in flight at the SIGTERM must end as complete answers (vLLM's
     ``finish_reason`` never ``abort``), every other stream too (the gateways retry what
     the draining node refuses), and the node must exit without the SIGKILL that follows
-    its grace. The SIGTERM hit work only if a request reached the node through the fault
-    proxy over the short window right before it, its answer still to be generated (an
-    idle node drains and aborts alike: a run with ``--shutdown-timeout 0`` passed when
-    node1's last answer was already generated), and streams were in flight; else
-    INCONCLUSIVE. The bytes it sent after the SIGTERM
-    are measured, not required: an aborting node sends none, and that is the failure."""
+    its grace. The SIGTERM hit work only if node1's engine was generating answers it was
+    already streaming over the short reading right before it (:meth:`VictimServing.generating`:
+    an idle node drains and aborts alike, a run with ``--shutdown-timeout 0`` passed when
+    node1's last answer was already generated, and another when its only requests had
+    just arrived, retried elsewhere), and streams were in flight; else INCONCLUSIVE. The
+    bytes it sent after the SIGTERM are measured, not required: an aborting node sends
+    none, and that is the failure."""
     sigterm_at = fault.observed.applied_at
     if sigterm_at is None:
         raise drill.inconclusive("the SIGTERM was sent", "the fault recorded no signal")
     summary = drill.summarize("streams through the SIGTERM", results)
     in_flight = [r for r in results if r.sent_at < sigterm_at < r.finished_at]
     drill.measure("streams_in_flight_at_fault", len(in_flight))
-    if not in_flight or term.asked < REQUEST_BYTES:
+    if not in_flight or term.generated <= 0:
         raise drill.inconclusive("the SIGTERM found the node with an answer to generate",
                                  f"{len(in_flight)} streams in flight; {term.serving()} "
                                  "over the last reading before the SIGTERM")
@@ -347,10 +346,10 @@ class VictimServing:
         self.streamed = 0.0
         self.window_s = 0.0
         self.bytes_read = 0.0
-        self.asked: float | None = None
-        self.asked_bytes = 0.0
+        self.generated = 0.0
         self._read_at: float | None = None
-        self._asked_at: float | None = None
+        self._tokens: float | None = None
+        self._tokens_at: float | None = None
 
     def now(self) -> bool:
         """Serving: the engine holds requests or the node streamed since the last reading."""
@@ -369,28 +368,40 @@ class VictimServing:
         self.bytes_read, self._read_at = sent, read_at
         return not first and self.streamed > 0
 
-    def asked_afresh(self) -> bool:
-        """A request reached the node since the last reading, within the last
-        ``FRESH_WITHIN_S`` (the bytes the gateways sent it through the fault proxy grew by
-        at least a request's size; health checks are smaller): its whole answer is still
-        to be generated, so a SIGTERM now lands while the engine works on it. Read from the
-        proxy, in milliseconds. The engine's own readings were too slow for this: its
-        generated-token counter grew, one request held, and the answer was whole by the
-        time the SIGTERM landed (an aborting node passed the drill in a fresh-clone run)."""
-        asked = bytes_asked_of(self.drill, VICTIM)
+    def generating(self) -> bool:
+        """node1's engine is generating answers it is already streaming: over one short
+        reading (at most ``GENERATING_WITHIN_S``) its own generated-token counter grew, its
+        running gauge is above 0, and its answer bytes through the fault proxy grew. A
+        SIGTERM then lands mid-generation on a stream whose headers are out, the one
+        state in which draining and aborting differ for a user: a request not yet
+        answered is retried elsewhere by the gateways (a CI run's aborting node passed
+        when its SIGTERM found only requests that had just arrived), and an answer
+        already whole is sent out either way."""
+        try:
+            tokens = node_counter(self.drill, VICTIM, GENERATED)
+            running = node_counter(self.drill, VICTIM, RUNNING)
+        except (Unreachable, httpx.HTTPError):
+            return False  # vLLM's API server busy streaming: try the next reading
+        streaming = self.streaming()
         read_at = time.monotonic()
-        before, before_at = self.asked, self._asked_at
-        self.asked, self._asked_at = asked, read_at
+        before, before_at = self._tokens, self._tokens_at
+        self._tokens, self._tokens_at = tokens, read_at
         if before is None or before_at is None:
             return False
+        self.generated = tokens - before
+        self.held = running
         self.window_s = read_at - before_at
-        self.asked_bytes = asked - before
-        return self.asked_bytes >= REQUEST_BYTES and self.window_s <= FRESH_WITHIN_S
+        return (self.generated > 0 and running > 0 and streaming
+                and self.window_s <= GENERATING_WITHIN_S)
+
+    def describe_generation(self) -> str:
+        return (f"{serving_detail(self.held, self.streamed)}, generated "
+                f"{self.generated:.0f} tokens over {self.window_s:.2f}s")
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
-        self._read_at = self._asked_at = None
-        self.asked = None
+        self._read_at = self._tokens_at = None
+        self._tokens = None
 
     def _engine_holds(self) -> float | None:
         try:
