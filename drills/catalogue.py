@@ -111,6 +111,21 @@ class CancelStormConfig:
 
 
 @dataclass(frozen=True)
+class HungComponentConfig:
+    rate_per_s: float
+    output_tokens: int
+    answered: int
+    traffic_within_s: float
+    precondition_within_s: float
+    out_within_s: float
+    alert_within_s: float
+    stuck_within_s: float
+    hold_s: float
+    max_failed_requests: int
+    back_within_s: float
+
+
+@dataclass(frozen=True)
 class HotSwapConfig:
     requests: int
     concurrency: int
@@ -132,6 +147,7 @@ class DrillsConfig:
     front_door_loss: FrontDoorLossConfig
     cancel_storm: CancelStormConfig
     hot_swap: HotSwapConfig
+    hung_component: HungComponentConfig
 
 
 Drill = DrillRun[DrillsConfig]

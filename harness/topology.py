@@ -111,6 +111,7 @@ class GatewayPolicy:
     cb_success_threshold: int = 2
     cb_timeout_s: int = 5
     request_timeout_s: int = 60
+    health_check_endpoint: str = "/health/engine"
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class Thresholds:
     for_short_s: int = 2
     for_long_s: int = 5
     node_hung_s: int = 30
+    node_stall_s: int = 20
 
 
 RESTART_POLICIES = ("on-failure", "never")

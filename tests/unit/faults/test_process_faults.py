@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import cast
 
 import pytest
 
 from harness.errors import FaultApplyError, Unsupported
-from harness.faults.process import KillProcess, TerminateProcess
+from harness.faults.process import KillProcess, PauseProcess, TerminateProcess
 from harness.stack.stack import Stack
 
 
@@ -127,3 +128,67 @@ def test_a_restart_the_supervisor_will_not_make_is_not_waited_for() -> None:
     assert fault.observed.ready_after_s is None
     assert fault.observed.not_back == ("the stack will not restart node1: "
                                        "left EXITED (autorestart=false)")
+
+
+class TwoProcessNode:
+    """A node of two real processes: an "API server" and one retitled as vLLM's engine."""
+
+    def __init__(self, engine_title: str) -> None:
+        sleeper = "import time; time.sleep(60)"
+        self.api = subprocess.Popen([sys.executable, "-c", sleeper])
+        self.engine = subprocess.Popen(
+            ["bash", "-c", f'exec -a "{engine_title}" "{sys.executable}" -c "{sleeper}"'])
+
+    def pid(self, name: str) -> int | None:
+        return self.api.pid
+
+    def pids(self, name: str) -> tuple[int, ...]:
+        return (self.api.pid, self.engine.pid)
+
+    def signal_process(self, name: str, pid: int, sig: signal.Signals) -> None:
+        assert pid in self.pids(name)
+        os.kill(pid, sig)
+
+    def close(self) -> None:
+        for proc in (self.api, self.engine):
+            proc.kill()
+            proc.wait()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _titled(node: TwoProcessNode) -> None:
+    """Wait until the retitled process has exec'd (its argv is the title)."""
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{node.engine.pid}/cmdline").read_bytes().startswith(b"VLLM::"):
+        assert time.monotonic() < deadline, "bash never exec'd the retitled process"
+        time.sleep(0.01)
+
+
+def test_pausing_only_the_engine_stops_it_and_leaves_the_api_server_running() -> None:
+    node = TwoProcessNode("VLLM::EngineCore")
+    try:
+        _titled(node)
+        fault = PauseProcess(cast(Stack, node), "node1", only="VLLM::EngineCore")
+        with fault:
+            assert _state(node.engine.pid) == "T"
+            assert _state(node.api.pid) != "T"
+            assert fault.targets() == (node.engine.pid,)
+            assert fault.running_besides() == (node.api.pid,)
+        assert _state(node.engine.pid) != "T"
+    finally:
+        node.close()
+
+
+def test_pausing_a_process_the_component_lacks_is_refused_naming_what_it_has() -> None:
+    node = TwoProcessNode("VLLM::Other")
+    try:
+        _titled(node)
+        refused = r"no process titled 'VLLM::EngineCore'.*VLLM::Other"
+        with pytest.raises(FaultApplyError, match=refused):
+            PauseProcess(cast(Stack, node), "node1", only="VLLM::EngineCore").apply()
+        assert {_state(node.engine.pid), _state(node.api.pid)}.isdisjoint({"T"})
+    finally:
+        node.close()

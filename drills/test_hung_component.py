@@ -1,0 +1,167 @@
+"""Hung engine: node1's engine (``VLLM::EngineCore``) SIGSTOPped under load while its API
+server keeps running, held past the drill's bound on a user's wait, then SIGCONTed.
+
+A hang is not a crash: nothing is refused, nothing exits, and vLLM 0.32's ``/health``
+answers 200 throughout (its API server only asks whether the engine has errored). The
+fault is proven first: the engine is stopped while its API server runs (the fault
+verifies it), the engine's last report holds running requests (what NodeStalled reads)
+and node1's own log shows it taking users' requests during the hang; else INCONCLUSIVE.
+
+From the stack's own evidence, then: every gateway takes node1 out of rotation (its
+``vllm_router_worker_health``: the shipped gateways check the nodes' engine ping, which
+asks the engine itself) and GatewayBackendDown is delivered; NodeStalled fires for node1
+and is delivered; no user's request waits on the hung engine past ``stuck_within_s``
+(the hang is held past it, so the stack must end those waits itself, the gateways'
+request timeout, not the engine coming back nor the user's patience); the requests lost
+are bounded, and every one of them is a request node1's own log says it took. Once
+resumed, every gateway takes node1 back, it serves users again (its own counter grows),
+and both alerts resolve.
+"""
+
+from __future__ import annotations
+
+import time
+
+from drills.catalogue import Drill, HungComponentConfig, StartDrill
+from harness.drill import (
+    ClientPolicy,
+    PauseProcess,
+    RequestResult,
+    Timeouts,
+    await_precondition,
+    await_property,
+    await_recovery,
+    ensure_steady,
+    gateways_see,
+    hold_fault,
+    node_counter,
+    open_loop_traffic,
+    requests_taken_by,
+    stack_error_problem,
+    worker_url,
+)
+from harness.load import BackgroundLoad
+from harness.load.stats import Window
+
+VICTIM, SURVIVOR = "node1", "node2"
+ENGINE = "VLLM::EngineCore"
+RUNNING = "vllm:num_requests_running"
+SUCCESSES = "vllm:request_success_total"
+#: Users wait on the hung node until the gateways give up (client TTFT and tokens/s),
+#: the gateways' breakers open on those timeouts, and the hung engine's last report
+#: still counts its queue.
+ALLOWED_ALERTS = {"NodeStalled", "GatewayBackendDown", "TTFTHigh", "TPSDrop", "CircuitOpen",
+                  "QueueBacklog"}
+
+
+def client_policy(drill: Drill) -> ClientPolicy:
+    """One attempt (the gateways retry, not the user), and a read timeout past the bound:
+    the stack must end a stuck request first."""
+    bound = drill.config.hung_component.stuck_within_s
+    return ClientPolicy(timeouts=Timeouts(connect=2.0, read=bound * 2))
+
+
+def answered_since(load: BackgroundLoad, since: float) -> int:
+    return sum(1 for r in load.results() if r.ok and r.sent_at > since)
+
+
+def run_hung_engine(drill: Drill) -> None:
+    ensure_steady(drill)
+    cfg = drill.config.hung_component
+    bound = cfg.stuck_within_s
+    load = drill.load(open_loop_traffic(drill, cfg.rate_per_s, client_policy(drill),
+                                        output_tokens=cfg.output_tokens)).start()
+    started = drill.phase("load started")
+    await_property(drill, "users are answered before the fault", cfg.traffic_within_s,
+                   lambda: answered_since(load, started) >= cfg.answered)
+    await_precondition(drill, f"{VICTIM}'s engine runs users' requests",
+                       cfg.precondition_within_s,
+                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
+                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+    fault = PauseProcess(drill.stack, VICTIM, only=ENGINE)
+    with fault:
+        hung = drill.phase("fault applied")
+        taken_before = requests_taken_by(drill, VICTIM).taken
+        prove_the_hang(drill, fault, taken_before, hung)
+        drill.measure("out_of_rotation_s", await_recovery(
+            drill, f"every gateway takes {VICTIM} out of rotation", since=hung,
+            within=cfg.out_within_s, check=lambda: all(
+                v == 0 for v in gateways_see(drill, VICTIM).values()),
+            seen=lambda: gateways_see(drill, VICTIM), since_what="the hang"))
+        drill.expect_alert("GatewayBackendDown", within=cfg.alert_within_s,
+                           labels={"worker": worker_url(drill, VICTIM)})
+        drill.expect_alert("NodeStalled", within=cfg.alert_within_s, labels={"node": VICTIM})
+        hold_fault(drill, "no request waits on the hung engine past the bound",
+                   until=hung + cfg.hold_s, holds=lambda: stuck(load, bound) == 0,
+                   seen=lambda: f"{stuck(load, bound)} requests in flight longer than "
+                                f"{bound:g}s")
+    resumed = drill.phase("fault reverted")
+    drill.measure("back_in_rotation_s", await_recovery(
+        drill, f"every gateway takes {VICTIM} back", since=resumed, within=cfg.back_within_s,
+        check=lambda: all(v == 1 for v in gateways_see(drill, VICTIM).values()),
+        seen=lambda: gateways_see(drill, VICTIM)))
+    victim_before = node_counter(drill, VICTIM, SUCCESSES)
+    await_property(drill, f"{VICTIM} serves users again (its own {SUCCESSES})",
+                   cfg.back_within_s,
+                   lambda: node_counter(drill, VICTIM, SUCCESSES) > victim_before)
+    load.stop()
+    results = load.wait(within=bound * 2 + 30)
+    judge_users(drill, results, Window(hung, resumed), bound)
+    for alert, labels in (("GatewayBackendDown", {"worker": worker_url(drill, VICTIM)}),
+                          ("NodeStalled", {"node": VICTIM})):
+        drill.expect_alert(alert, "resolved", within=cfg.alert_within_s, labels=labels)
+    drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
+
+
+def prove_the_hang(drill: Drill, fault: PauseProcess, taken_before: frozenset[str],
+                   hung: float) -> None:
+    """The engine is stopped and its API server runs (the fault verified both); the
+    engine's last report holds running requests; node1 takes users' requests while hung."""
+    cfg = drill.config.hung_component
+    drill.check(f"{VICTIM}'s engine is stopped and its API server still runs (the hang held)",
+                True, f"stopped {list(fault.targets())}, running {list(fault.running_besides())}")
+    await_precondition(drill, "the hung engine's last report holds running requests "
+                              "(what NodeStalled reads)", cfg.precondition_within_s,
+                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
+                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+    await_precondition(drill, f"{VICTIM} takes users' requests while its engine is hung "
+                              f"(its own log)", cfg.precondition_within_s,
+                       lambda: bool(requests_taken_by(drill, VICTIM).taken - taken_before),
+                       lambda: f"no request added to {VICTIM}'s log since the hang "
+                               f"{time.time() - hung:.0f}s ago")
+
+
+def stuck(load: BackgroundLoad, bound: float) -> int:
+    """The users' requests in flight for longer than the bound."""
+    return load.in_flight_sent_before(time.time() - bound)
+
+
+def judge_users(drill: Drill, results: tuple[RequestResult, ...], hang: Window,
+                bound: float) -> None:
+    """Every request the hang could touch: in flight when it began or sent while it held.
+    How long the longest waited is the stack's bound on a hung engine; which node took
+    each failed one, node1's own log says."""
+    cfg: HungComponentConfig = drill.config.hung_component
+    touched = [r for r in results if r.sent_at < hang.end and r.sent_at + r.elapsed_s > hang.start]
+    failed = [r for r in touched if not r.ok]
+    longest = max((r.sent_at + r.elapsed_s - max(r.sent_at, hang.start) for r in touched),
+                  default=0.0)
+    elsewhere = requests_taken_by(drill, VICTIM).not_taken(r.stack_request_id for r in failed)
+    drill.measure("requests_touched", len(touched))
+    drill.measure("failed_requests", len(failed))
+    drill.measure("longest_wait_after_hang_s", longest)
+    drill.check("requests lost to the hang are bounded",
+                len(failed) <= cfg.max_failed_requests,
+                f"{len(failed)} failed of {len(touched)} touched (budget "
+                f"{cfg.max_failed_requests}); first: "
+                f"{[stack_error_problem(r) or r.error for r in failed[:3]]}")
+    drill.check(f"only requests {VICTIM} took are lost (its own log)", not elsewhere,
+                f"{len(elsewhere)} of {len(failed)} failed requests were not {VICTIM}'s: "
+                f"{elsewhere[:3]}")
+    drill.check("no request waits on the hung engine past the bound", longest <= bound,
+                f"the longest ended {longest:.1f}s after the hang began (bound {bound:g}s)")
+
+
+def test_hung_engine(start_drill: StartDrill) -> None:
+    with start_drill("hung_component") as drill:
+        run_hung_engine(drill)
