@@ -36,6 +36,7 @@ from harness.drill import (
     hold_fault,
     node_counter,
     open_loop_traffic,
+    percentile,
     requests_taken_by,
     stack_error_problem,
     worker_url,
@@ -143,13 +144,17 @@ def judge_users(drill: Drill, results: tuple[RequestResult, ...], hang: Window,
     each failed one, node1's own log says."""
     cfg: HungComponentConfig = drill.config.hung_component
     touched = [r for r in results if r.sent_at < hang.end and r.sent_at + r.elapsed_s > hang.start]
-    failed = [r for r in touched if not r.ok]
+    failed = [r for r in touched if not r.ok and r.cancelled is None]
+    answered = [r.ttft_s for r in touched if r.ok and r.ttft_s is not None]
     longest = max((r.sent_at + r.elapsed_s - max(r.sent_at, hang.start) for r in touched),
                   default=0.0)
     elsewhere = requests_taken_by(drill, VICTIM).not_taken(r.stack_request_id for r in failed)
     drill.measure("requests_touched", len(touched))
     drill.measure("failed_requests", len(failed))
     drill.measure("longest_wait_after_hang_s", longest)
+    drill.measure("left_by_the_client", sum(1 for r in touched if r.cancelled is not None))
+    if answered:
+        drill.measure("answered_ttft_p95_s", percentile(answered, 95))
     drill.check("requests lost to the hang are bounded",
                 len(failed) <= cfg.max_failed_requests,
                 f"{len(failed)} failed of {len(touched)} touched (budget "
