@@ -20,14 +20,19 @@ and both alerts resolve.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from drills.catalogue import Drill, HungComponentConfig, StartDrill
 from harness.drill import (
     ClientPolicy,
     PauseProcess,
+    Probe,
     RequestResult,
     Timeouts,
+    Wait,
     await_precondition,
     await_property,
     await_recovery,
@@ -48,6 +53,7 @@ VICTIM, SURVIVOR = "node1", "node2"
 ENGINE = "VLLM::EngineCore"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
+SETTLE_S = 0.3
 #: Users wait on the hung node until the gateways give up (client TTFT and tokens/s),
 #: the gateways' breakers open on those timeouts, and the hung engine's last report
 #: still counts its queue.
@@ -75,15 +81,11 @@ def run_hung_engine(drill: Drill) -> None:
     started = drill.phase("load started")
     await_property(drill, "users are answered before the fault", cfg.traffic_within_s,
                    lambda: answered_since(load, started) >= cfg.answered)
-    await_precondition(drill, f"{VICTIM}'s engine runs users' requests",
-                       cfg.precondition_within_s,
-                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
-                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
-    fault = PauseProcess(drill.stack, VICTIM, only=ENGINE)
-    with fault:
-        hung = drill.phase("fault applied")
+    with hung_mid_work(drill) as fault:
+        marked = drill.phase("fault applied")
+        hung = fault.observed.applied_at or marked  # the stop itself, before the settling
         taken_before = requests_taken_by(drill, VICTIM).taken
-        prove_the_hang(drill, fault, taken_before, hung)
+        prove_the_hang(drill, taken_before, hung)
         drill.measure("out_of_rotation_s", await_recovery(
             drill, f"every gateway takes {VICTIM} out of rotation", since=hung,
             within=cfg.out_within_s, check=lambda: all(
@@ -114,17 +116,53 @@ def run_hung_engine(drill: Drill) -> None:
     drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
 
 
-def prove_the_hang(drill: Drill, fault: PauseProcess, taken_before: frozenset[str],
-                   hung: float) -> None:
-    """The engine is stopped and its API server runs (the fault verified both); the
-    engine's last report holds running requests; node1 takes users' requests while hung."""
+@contextmanager
+def hung_mid_work(drill: Drill) -> Iterator[PauseProcess]:
+    """node1's engine stopped while its last report holds running requests (what
+    NodeStalled reads): the tiny model generates an answer in about a second and streams
+    it out for several more, so an engine that runs requests a moment before the stop may
+    have reported 0 by the stop (a local run: INCONCLUSIVE). A stop that finds it idle is
+    resumed at once and tried again, within ``precondition_within_s``."""
     cfg = drill.config.hung_component
-    drill.check(f"{VICTIM}'s engine is stopped and its API server still runs (the hang held)",
-                True, f"stopped {list(fault.targets())}, running {list(fault.running_besides())}")
-    await_precondition(drill, "the hung engine's last report holds running requests "
-                              "(what NodeStalled reads)", cfg.precondition_within_s,
-                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
-                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+    deadline = time.monotonic() + cfg.precondition_within_s
+    for attempt in itertools.count(1):
+        remaining = max(1.0, deadline - time.monotonic())
+        await_precondition(drill, f"{VICTIM}'s engine runs users' requests", remaining,
+                           lambda: node_counter(drill, VICTIM, RUNNING) > 0,
+                           lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+        with PauseProcess(drill.stack, VICTIM, only=ENGINE) as fault:
+            last = settled(lambda: node_counter(drill, VICTIM, RUNNING))
+            if last > 0:
+                drill.measure("stops_until_mid_work", attempt)
+                drill.check(f"{VICTIM}'s engine is stopped mid-work and its API server still "
+                            "runs (the hang held)", True,
+                            f"stopped {list(fault.targets())}, running "
+                            f"{list(fault.running_besides())}; its last report: {last:g} "
+                            f"running (stop {attempt})")
+                yield fault
+                return
+        if time.monotonic() >= deadline:
+            raise drill.inconclusive(f"{VICTIM}'s engine is stopped mid-work",
+                                     f"{attempt} stops each found its last report at 0 running")
+
+
+def settled(read: Callable[[], float]) -> float:
+    """A gauge once two readings ``SETTLE_S`` apart agree (outputs the engine sent before
+    its stop may still be on their way to the API server)."""
+    readings: list[float] = []
+
+    def probe() -> Probe[float]:
+        readings.append(read())
+        return Probe(done=len(readings) > 1 and readings[-1] == readings[-2],
+                     value=readings[-1], seen=f"readings {readings[-3:]}")
+    Wait(within=SETTLE_S * 10, interval=SETTLE_S).until(
+        "the stopped engine's last report to settle", probe)
+    return readings[-1]
+
+
+def prove_the_hang(drill: Drill, taken_before: frozenset[str], hung: float) -> None:
+    """node1 takes users' requests while its engine is hung (its own log)."""
+    cfg = drill.config.hung_component
     await_precondition(drill, f"{VICTIM} takes users' requests while its engine is hung "
                               f"(its own log)", cfg.precondition_within_s,
                        lambda: bool(requests_taken_by(drill, VICTIM).taken - taken_before),
