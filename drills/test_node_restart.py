@@ -56,6 +56,7 @@ from harness.drill import (
     gateways_see,
     group_members,
     node_counter,
+    node_counters,
     node_sources,
     parse_lengths,
     percentile,
@@ -70,7 +71,6 @@ from harness.drill import (
 VICTIM = "node1"
 GENERATED = "vllm:generation_tokens_total"
 RUNNING = "vllm:num_requests_running"
-GENERATING_WITHIN_S = 1.5  # the SIGTERM's last reading: node1 generated tokens this recently
 DRAIN_MARGIN_S = 15.0  # beyond the node's shutdown timeout: the process exits, ports close
 ALLOWED_ALERTS = {"NodeDown", "GatewayBackendDown", "CircuitOpen", "EngineUnhealthy",
                   "ErrorRateHigh", "TTFTHigh", "TPSDrop", "QueueBacklog", "KVCacheSaturated"}
@@ -349,7 +349,6 @@ class VictimServing:
         self.generated = 0.0
         self._read_at: float | None = None
         self._tokens: float | None = None
-        self._tokens_at: float | None = None
 
     def now(self) -> bool:
         """Serving: the engine holds requests or the node streamed since the last reading."""
@@ -369,38 +368,37 @@ class VictimServing:
         return not first and self.streamed > 0
 
     def generating(self) -> bool:
-        """node1's engine is generating answers it is already streaming: over one short
-        reading (at most ``GENERATING_WITHIN_S``) its own generated-token counter grew, its
-        running gauge is above 0, and its answer bytes through the fault proxy grew. A
-        SIGTERM then lands mid-generation on a stream whose headers are out, the one
-        state in which draining and aborting differ for a user: a request not yet
-        answered is retried elsewhere by the gateways (a CI run's aborting node passed
-        when its SIGTERM found only requests that had just arrived), and an answer
-        already whole is sent out either way."""
+        """node1's engine is generating answers it is already streaming: its answer bytes
+        through the fault proxy grew over the last reading, and then, in one reading of
+        its own ``/metrics`` (the last thing before the SIGTERM), its generated-token
+        counter has grown since the previous one and its running gauge is above 0 (vLLM
+        sets it to 0 once the engine has generated an answer, however long the API server
+        takes to send it). A SIGTERM then lands mid-generation on a stream whose headers
+        are out, the one state in which draining and aborting differ for a user: a
+        request not yet answered is retried elsewhere by the gateways (a CI run's aborting
+        node passed when its SIGTERM found only requests that had just arrived), and an
+        answer already whole is sent out either way. The busy API server serves
+        ``/metrics`` seconds late, so the reading's own moment counts, not the interval."""
+        streaming = self.streaming()
         try:
-            tokens = node_counter(self.drill, VICTIM, GENERATED)
-            running = node_counter(self.drill, VICTIM, RUNNING)
+            tokens, running = node_counters(self.drill, VICTIM, GENERATED, RUNNING)
         except (Unreachable, httpx.HTTPError):
             return False  # vLLM's API server busy streaming: try the next reading
-        streaming = self.streaming()
-        read_at = time.monotonic()
-        before, before_at = self._tokens, self._tokens_at
-        self._tokens, self._tokens_at = tokens, read_at
-        if before is None or before_at is None:
+        before = self._tokens
+        self._tokens = tokens
+        if before is None:
             return False
         self.generated = tokens - before
         self.held = running
-        self.window_s = read_at - before_at
-        return (self.generated > 0 and running > 0 and streaming
-                and self.window_s <= GENERATING_WITHIN_S)
+        return self.generated > 0 and running > 0 and streaming
 
     def describe_generation(self) -> str:
-        return (f"{serving_detail(self.held, self.streamed)}, generated "
-                f"{self.generated:.0f} tokens over {self.window_s:.2f}s")
+        return (f"{serving_detail(self.held, self.streamed)} over {self.window_s:.2f}s, "
+                f"generated {self.generated:.0f} tokens since the last reading")
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
-        self._read_at = self._tokens_at = None
+        self._read_at = None
         self._tokens = None
 
     def _engine_holds(self) -> float | None:

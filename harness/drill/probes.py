@@ -50,18 +50,32 @@ def front_door_state(drill: DrillRun, gateway: str) -> str:
 
 def metric_total(client: httpx.Client, url: str, metric: str) -> float:
     """The sum of ``metric``'s samples on the page at ``url``; ProbeError when absent."""
+    return metric_totals(client, url, metric)[0]
+
+
+def metric_totals(client: httpx.Client, url: str, *metrics: str) -> tuple[float, ...]:
+    """Each metric's sum from one reading of the page at ``url`` (the values belong to
+    one moment); ProbeError naming the first that is absent."""
     snap = scrape(client, url)
-    value = snap.total(metric)
-    if value is None:
-        names = sorted({s.name for s in snap.samples})
-        raise ProbeError(url, metric, f"absent from the page ({len(names)} other metrics)")
-    return value
+    values = []
+    for metric in metrics:
+        value = snap.total(metric)
+        if value is None:
+            names = sorted({s.name for s in snap.samples})
+            raise ProbeError(url, metric, f"absent from the page ({len(names)} other metrics)")
+        values.append(value)
+    return tuple(values)
 
 
 def node_counter(drill: DrillRun, node: str, metric: str) -> float:
     """A vLLM node's own ``metric`` (summed over engines); ProbeError when absent."""
+    return node_counters(drill, node, metric)[0]
+
+
+def node_counters(drill: DrillRun, node: str, *metrics: str) -> tuple[float, ...]:
+    """Several of a vLLM node's own metrics from one reading of its ``/metrics``."""
     topology = drill.stack.topology
-    return metric_total(drill.http, topology.node_url(node, "/metrics"), metric)
+    return metric_totals(drill.http, topology.node_url(node, "/metrics"), *metrics)
 
 
 ENGINE_TTFT = "vllm:time_to_first_token_seconds"
