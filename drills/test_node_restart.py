@@ -49,6 +49,7 @@ from harness.drill import (
     await_property,
     await_recovery,
     bytes_answered_by,
+    bytes_asked_of,
     engine_aborts,
     engine_ttft_buckets,
     ensure_steady,
@@ -56,7 +57,6 @@ from harness.drill import (
     gateways_see,
     group_members,
     node_counter,
-    node_counters,
     node_sources,
     parse_lengths,
     percentile,
@@ -69,8 +69,9 @@ from harness.drill import (
 )
 
 VICTIM = "node1"
-GENERATED = "vllm:generation_tokens_total"
-RUNNING = "vllm:num_requests_running"
+REQUEST_BYTES = 300  # a completion through the proxy: ~700 bytes; a health check: 60
+FRESH_WITHIN_S = 0.5  # the SIGTERM's request reached the node at most this long before
+ABORTS_NOTHING_HELD = f"{VICTIM} aborts nothing it held at the SIGTERM (its own log)"
 DRAIN_MARGIN_S = 15.0  # beyond the node's shutdown timeout: the process exits, ports close
 ALLOWED_ALERTS = {"NodeDown", "GatewayBackendDown", "CircuitOpen", "EngineUnhealthy",
                   "ErrorRateHigh", "TTFTHigh", "TPSDrop", "QueueBacklog", "KVCacheSaturated"}
@@ -145,7 +146,7 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
                              streamed=serving.streamed, through=answered_through,
                              retried=retried_by_gateways,
                              dropped=engine_aborts(survivors_before, survivors_after),
-                             generated=serving.generated)
+                             asked=serving.asked_bytes)
     if isinstance(fault, TerminateProcess):
         judge_drain(drill, results, fault, through)
     else:
@@ -171,16 +172,18 @@ def node_down_within(drill: Drill, cfg: NodeRestartConfig) -> float:
 
 def last_gate(drill: Drill, serving: VictimServing, graceful: bool) -> None:
     """The last gate, nothing slow after it. SIGKILL: node1's answer bytes grew over the
-    last short window, so the kill lands mid-stream. SIGTERM: node1's engine generates
-    answers it is streaming (draining and aborting differ only then: the tiny model
-    generates an answer in about a second and streams it out for several more)."""
+    last short window, so the kill lands mid-stream. SIGTERM: a request reached node1
+    within the last half second, so its answer is still being generated (draining and
+    aborting differ only then: the tiny model generates an answer in about a second and
+    streams it out for several more)."""
     cfg = drill.config.node_restart
     serving.rebase()
     if graceful:
-        await_precondition(drill, f"{VICTIM} generates answers it is streaming right before "
-                                  "the fault", cfg.precondition_within_s, serving.generating,
-                           serving.describe_generation)
-        drill.measure("victim_tokens_generated_before_fault", serving.generated)
+        await_precondition(drill, f"a request reached {VICTIM} right before the fault",
+                           cfg.precondition_within_s, serving.asked_afresh,
+                           lambda: f"{serving.asked_bytes:.0f} bytes asked of {VICTIM} "
+                                   f"over {serving.window_s:.2f}s")
+        drill.measure("victim_bytes_asked_before_fault", serving.asked_bytes)
     else:
         await_precondition(drill, f"{VICTIM} streams answers right before the fault",
                            cfg.precondition_within_s, serving.streaming, serving.describe)
@@ -220,11 +223,11 @@ class ThroughTheKill:
     through: float         # bytes node1 sent back from right before the fault to its exit
     retried: float         # the gateways' retries, from before the fault to the load's end
     dropped: EngineAborts  # the surviving engines' accounting over the same window
-    generated: float = 0.0  # SIGTERM: tokens node1's engine generated over the last reading
+    asked: float = 0.0     # SIGTERM: bytes the gateways sent node1 over the last reading
 
     def serving(self) -> str:
         return (f"{serving_detail(self.held, self.streamed)}, "
-                f"generated {self.generated:.0f} tokens")
+                f"asked {self.asked:.0f} bytes afresh")
 
 
 def judge_streams(drill: Drill, results: tuple[RequestResult, ...],
@@ -285,20 +288,23 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     The streams in flight at the SIGTERM must end as complete answers (vLLM's
     ``finish_reason`` never ``abort``), every other stream too (the gateways retry what
     the draining node refuses), and the node must exit without the SIGKILL that follows
-    its grace. The SIGTERM hit work only if node1's engine was generating answers it was
-    already streaming over the short reading right before it (:meth:`VictimServing.generating`:
-    an idle node drains and aborts alike, a run with ``--shutdown-timeout 0`` passed when
-    node1's last answer was already generated, and another when its only requests had
-    just arrived, retried elsewhere), and streams were in flight; else INCONCLUSIVE. The
-    bytes it sent after the SIGTERM are measured, not required: an aborting node sends
-    none, and that is the failure."""
+    its grace. The SIGTERM hit work only if a request reached the node through the fault
+    proxy over the short window right before it, its answer still to be generated (an
+    idle node drains and aborts alike: a run with ``--shutdown-timeout 0`` passed when
+    node1's last answer was already generated), and streams were in flight; else
+    INCONCLUSIVE. The bytes it sent after the SIGTERM
+    are measured, not required: an aborting node sends none, and that is the failure.
+    Nor may node1 abort a request it took before the SIGTERM (its own log: vLLM's
+    ``Aborted request(s)`` between the SIGTERM and its exit): the gateways retry one that
+    had sent nothing yet, so the users would not see it (a CI run's aborting node passed
+    that way), but the node dropped work a drain keeps."""
     sigterm_at = fault.observed.applied_at
     if sigterm_at is None:
         raise drill.inconclusive("the SIGTERM was sent", "the fault recorded no signal")
     summary = drill.summarize("streams through the SIGTERM", results)
     in_flight = [r for r in results if r.sent_at < sigterm_at < r.finished_at]
     drill.measure("streams_in_flight_at_fault", len(in_flight))
-    if not in_flight or term.generated <= 0:
+    if not in_flight or term.asked < REQUEST_BYTES:
         raise drill.inconclusive("the SIGTERM found the node with an answer to generate",
                                  f"{len(in_flight)} streams in flight; {term.serving()} "
                                  "over the last reading before the SIGTERM")
@@ -310,7 +316,13 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     others = [r for r in results if r not in in_flight and not r.ok and r.cancelled is None]
     left = sum(1 for r in results if r.cancelled is not None)
     drill.measure("survivor_requests_dropped", term.dropped.total)
+    dropped = requests_taken_by(drill, VICTIM).aborted_of_those_taken_before(
+        sigterm_at, until=exited if exited is not None else time.time())
+    drill.measure("held_requests_aborted_at_sigterm", len(dropped))
     drill.check_together(
+        (ABORTS_NOTHING_HELD, not dropped,
+         f"{len(dropped)} of the requests it took before the SIGTERM aborted before its "
+         f"exit: {dropped[:3]} (the gateways may have retried them elsewhere)"),
         ("requests in flight at SIGTERM complete", not cut,
          f"{len(cut)} of {len(in_flight)} in flight failed: {failures(cut, sigterm_at)}; "
          f"{term.serving()} right before the SIGTERM"),
@@ -346,9 +358,10 @@ class VictimServing:
         self.streamed = 0.0
         self.window_s = 0.0
         self.bytes_read = 0.0
-        self.generated = 0.0
+        self.asked: float | None = None
+        self.asked_bytes = 0.0
         self._read_at: float | None = None
-        self._tokens: float | None = None
+        self._asked_at: float | None = None
 
     def now(self) -> bool:
         """Serving: the engine holds requests or the node streamed since the last reading."""
@@ -367,39 +380,28 @@ class VictimServing:
         self.bytes_read, self._read_at = sent, read_at
         return not first and self.streamed > 0
 
-    def generating(self) -> bool:
-        """node1's engine is generating answers it is already streaming: its answer bytes
-        through the fault proxy grew over the last reading, and then, in one reading of
-        its own ``/metrics`` (the last thing before the SIGTERM), its generated-token
-        counter has grown since the previous one and its running gauge is above 0 (vLLM
-        sets it to 0 once the engine has generated an answer, however long the API server
-        takes to send it). A SIGTERM then lands mid-generation on a stream whose headers
-        are out, the one state in which draining and aborting differ for a user: a
-        request not yet answered is retried elsewhere by the gateways (a CI run's aborting
-        node passed when its SIGTERM found only requests that had just arrived), and an
-        answer already whole is sent out either way. The busy API server serves
-        ``/metrics`` seconds late, so the reading's own moment counts, not the interval."""
-        streaming = self.streaming()
-        try:
-            tokens, running = node_counters(self.drill, VICTIM, GENERATED, RUNNING)
-        except (Unreachable, httpx.HTTPError):
-            return False  # vLLM's API server busy streaming: try the next reading
-        before = self._tokens
-        self._tokens = tokens
-        if before is None:
+    def asked_afresh(self) -> bool:
+        """A request reached the node since the last reading, within the last
+        ``FRESH_WITHIN_S`` (the bytes the gateways sent it through the fault proxy grew by
+        at least a request's size; health checks are smaller): its whole answer is still
+        to be generated, so a SIGTERM now lands while the engine works on it. Read from the
+        proxy, in milliseconds. The engine's own readings were too slow for this: its
+        generated-token counter grew, one request held, and the answer was whole by the
+        time the SIGTERM landed (an aborting node passed the drill in a fresh-clone run)."""
+        asked = bytes_asked_of(self.drill, VICTIM)
+        read_at = time.monotonic()
+        before, before_at = self.asked, self._asked_at
+        self.asked, self._asked_at = asked, read_at
+        if before is None or before_at is None:
             return False
-        self.generated = tokens - before
-        self.held = running
-        return self.generated > 0 and running > 0 and streaming
-
-    def describe_generation(self) -> str:
-        return (f"{serving_detail(self.held, self.streamed)} over {self.window_s:.2f}s, "
-                f"generated {self.generated:.0f} tokens since the last reading")
+        self.window_s = read_at - before_at
+        self.asked_bytes = asked - before
+        return self.asked_bytes >= REQUEST_BYTES and self.window_s <= FRESH_WITHIN_S
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
-        self._read_at = None
-        self._tokens = None
+        self._read_at = self._asked_at = None
+        self.asked = None
 
     def _engine_holds(self) -> float | None:
         try:

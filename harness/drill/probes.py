@@ -50,32 +50,18 @@ def front_door_state(drill: DrillRun, gateway: str) -> str:
 
 def metric_total(client: httpx.Client, url: str, metric: str) -> float:
     """The sum of ``metric``'s samples on the page at ``url``; ProbeError when absent."""
-    return metric_totals(client, url, metric)[0]
-
-
-def metric_totals(client: httpx.Client, url: str, *metrics: str) -> tuple[float, ...]:
-    """Each metric's sum from one reading of the page at ``url`` (the values belong to
-    one moment); ProbeError naming the first that is absent."""
     snap = scrape(client, url)
-    values = []
-    for metric in metrics:
-        value = snap.total(metric)
-        if value is None:
-            names = sorted({s.name for s in snap.samples})
-            raise ProbeError(url, metric, f"absent from the page ({len(names)} other metrics)")
-        values.append(value)
-    return tuple(values)
+    value = snap.total(metric)
+    if value is None:
+        names = sorted({s.name for s in snap.samples})
+        raise ProbeError(url, metric, f"absent from the page ({len(names)} other metrics)")
+    return value
 
 
 def node_counter(drill: DrillRun, node: str, metric: str) -> float:
     """A vLLM node's own ``metric`` (summed over engines); ProbeError when absent."""
-    return node_counters(drill, node, metric)[0]
-
-
-def node_counters(drill: DrillRun, node: str, *metrics: str) -> tuple[float, ...]:
-    """Several of a vLLM node's own metrics from one reading of its ``/metrics``."""
     topology = drill.stack.topology
-    return metric_totals(drill.http, topology.node_url(node, "/metrics"), *metrics)
+    return metric_total(drill.http, topology.node_url(node, "/metrics"), metric)
 
 
 ENGINE_TTFT = "vllm:time_to_first_token_seconds"
@@ -108,6 +94,13 @@ def bytes_answered_by(drill: DrillRun, node: str) -> float:
     to 0 once the engine has generated an answer the server is still streaming out, this
     moves while the node streams."""
     return _proxied_bytes(drill, node, "downstream")
+
+
+def bytes_asked_of(drill: DrillRun, node: str) -> float:
+    """Bytes the gateways have sent ``node`` through the fault proxy (its upstream count:
+    requests, health checks); ProbeError when the proxy does not count ``node``. Read in
+    milliseconds, whatever the node is doing."""
+    return _proxied_bytes(drill, node, "upstream")
 
 
 def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:

@@ -10,13 +10,25 @@ the ids only, no prompt and no sampling parameters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from harness.render.run_configs import VLLM_LOGGING_FILE, VLLM_REQUEST_LOGGER
 
 ADDED = re.compile(r"Added request (\S+?)\.?$", re.MULTILINE)
+#: ``INFO 2026-12-05 11:14:18,755 vllm.v1.engine.async_llm Added request <id>.`` (the
+#: rendered vllm-logging.json's format; the node's local time)
+STAMPED = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ "
+                     r"(Added request|Aborted request\(s\)) (.+?)\.?$", re.MULTILINE)
+STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _log_time(stamp: str) -> float:
+    """``2026-12-05 11:14:18,755`` (local time, as Python's logging writes it) as epoch."""
+    seconds, millis = stamp.split(",")
+    return time.mktime(time.strptime(seconds, STAMP_FORMAT)) + int(millis) / 1000
 
 
 @dataclass(frozen=True)
@@ -25,13 +37,28 @@ class RequestLog:
 
     node: str
     taken: frozenset[str]
+    #: when the node took each request (its log's clock), and when it aborted each
+    added_at: Mapping[str, float] = field(default_factory=dict)
+    aborted_at: Mapping[str, float] = field(default_factory=dict)
     #: What a node needs for its log to name requests.
     how_to_log: ClassVar[str] = (f"vLLM's --enable-log-requests and its logger "
                                  f"{VLLM_REQUEST_LOGGER} at INFO: the stack's {VLLM_LOGGING_FILE}")
 
     @classmethod
     def parse(cls, node: str, log: str) -> RequestLog:
-        return cls(node, frozenset(ADDED.findall(log)))
+        added: dict[str, float] = {}
+        aborted: dict[str, float] = {}
+        for stamp, event, ids in STAMPED.findall(log):
+            at = _log_time(stamp)
+            for engine_id in ids.split(", "):
+                (added if event == "Added request" else aborted)[engine_id] = at
+        return cls(node, frozenset(ADDED.findall(log)), added, aborted)
+
+    def aborted_of_those_taken_before(self, moment: float, until: float) -> list[str]:
+        """The requests it took before ``moment`` (wall clock) and aborted between then
+        and ``until``: work it held at ``moment`` and dropped."""
+        return sorted(i for i, at in self.aborted_at.items()
+                      if moment <= at <= until and self.added_at.get(i, moment) < moment)
 
     def took(self, stack_request_id: str | None) -> bool:
         """The node's engine took the request the stack answered with this id (vLLM's id

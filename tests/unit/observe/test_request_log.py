@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from harness.observe.request_log import RequestLog
@@ -24,6 +25,25 @@ def test_the_ids_a_node_took_are_read_from_its_log() -> None:
     assert log.taken == {"cmpl-fd-18a4-0-9c1e", "cmpl-fd-77b0-0-0aa2"}
     assert log.took("fd-18a4") and log.took("fd-77b0")
     assert log.not_taken(["fd-18a4", "fd-ffff", None, ""]) == ["fd-ffff", None, ""]
+
+
+def _at(stamp: str) -> float:
+    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+
+
+def test_aborts_of_requests_held_at_a_moment_are_read_with_the_nodes_clock() -> None:
+    later = ("INFO 2026-12-05 06:16:43,500 vllm.v1.engine.async_llm "
+             "Added request cmpl-fd-9d00-0-77aa.\n"
+             "INFO 2026-12-05 06:16:44,000 vllm.v1.engine.async_llm "
+             "Aborted request(s) cmpl-fd-9d00-0-77aa, cmpl-fd-18a4-0-9c1e.\n")
+    log = RequestLog.parse("node1", LOG + later)
+    held_at = _at("2026-12-05 06:16:42") + 0.5  # both first requests taken, none aborted
+    assert log.added_at["cmpl-fd-18a4-0-9c1e"] == _at("2026-12-05 06:16:42") + 0.117
+    # the one taken after the moment is not held work; each held one aborted after it is
+    assert log.aborted_of_those_taken_before(held_at, until=held_at + 10) == [
+        "cmpl-fd-18a4-0-9c1e", "cmpl-fd-77b0-0-0aa2"]
+    assert log.aborted_of_those_taken_before(held_at, until=held_at + 1) == [
+        "cmpl-fd-77b0-0-0aa2"]
 
 
 def test_a_log_without_request_lines_names_nothing() -> None:
