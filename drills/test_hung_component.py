@@ -37,6 +37,7 @@ from harness.drill import (
     await_property,
     await_recovery,
     ensure_steady,
+    every_gateway_sees,
     gateways_see,
     hold_fault,
     node_counter,
@@ -88,8 +89,7 @@ def run_hung_engine(drill: Drill) -> None:
         prove_the_hang(drill, taken_before, hung)
         drill.measure("out_of_rotation_s", await_recovery(
             drill, f"every gateway takes {VICTIM} out of rotation", since=hung,
-            within=cfg.out_within_s, check=lambda: all(
-                v == 0 for v in gateways_see(drill, VICTIM).values()),
+            within=cfg.out_within_s, check=lambda: every_gateway_sees(drill, VICTIM, healthy=False),
             seen=lambda: gateways_see(drill, VICTIM), since_what="the hang"))
         drill.expect_alert("GatewayBackendDown", within=cfg.alert_within_s,
                            labels={"worker": worker_url(drill, VICTIM)})
@@ -101,7 +101,7 @@ def run_hung_engine(drill: Drill) -> None:
     resumed = drill.phase("fault reverted")
     drill.measure("back_in_rotation_s", await_recovery(
         drill, f"every gateway takes {VICTIM} back", since=resumed, within=cfg.back_within_s,
-        check=lambda: all(v == 1 for v in gateways_see(drill, VICTIM).values()),
+        check=lambda: every_gateway_sees(drill, VICTIM, healthy=True),
         seen=lambda: gateways_see(drill, VICTIM)))
     victim_before = node_counter(drill, VICTIM, SUCCESSES)
     await_property(drill, f"{VICTIM} serves users again (its own {SUCCESSES})",

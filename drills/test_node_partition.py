@@ -33,6 +33,7 @@ from harness.drill import (
     await_property,
     await_recovery,
     ensure_steady,
+    every_gateway_sees,
     gateways_see,
     hold_fault,
     node_counter,
@@ -56,14 +57,6 @@ def client_policy(drill: Drill) -> ClientPolicy:
     return ClientPolicy(timeouts=Timeouts(connect=2.0, read=bound * 2))
 
 
-def out_of_rotation(drill: Drill) -> bool:
-    return all(v == 0 for v in gateways_see(drill, VICTIM).values())
-
-
-def in_rotation(drill: Drill) -> bool:
-    return all(v == 1 for v in gateways_see(drill, VICTIM).values())
-
-
 def run_node_partition(drill: Drill) -> None:
     ensure_steady(drill)
     cfg = drill.config.node_partition
@@ -78,7 +71,7 @@ def run_node_partition(drill: Drill) -> None:
                     fault.observed.unreachable)
         drill.measure("out_of_rotation_s", await_recovery(
             drill, f"every gateway takes {VICTIM} out of rotation", since=applied,
-            within=cfg.out_within_s, check=lambda: out_of_rotation(drill),
+            within=cfg.out_within_s, check=lambda: every_gateway_sees(drill, VICTIM, healthy=False),
             seen=lambda: gateways_see(drill, VICTIM), since_what="the cut"))
         drill.expect_alert("GatewayBackendDown", within=cfg.alert_within_s,
                            labels={"worker": worker_url(drill, VICTIM)})
@@ -106,7 +99,8 @@ def run_node_partition(drill: Drill) -> None:
                 f"pid {pid_before} before, {drill.stack.pid(VICTIM)} after")
     drill.measure("back_in_rotation_s", await_recovery(
         drill, f"every gateway takes {VICTIM} back", since=healed, within=cfg.back_within_s,
-        check=lambda: in_rotation(drill), seen=lambda: gateways_see(drill, VICTIM)))
+        check=lambda: every_gateway_sees(drill, VICTIM, healthy=True),
+        seen=lambda: gateways_see(drill, VICTIM)))
     victim_before = node_counter(drill, VICTIM, SUCCESSES)
     await_property(drill, f"{VICTIM} serves users again (its own {SUCCESSES})",
                    cfg.back_within_s,

@@ -39,6 +39,13 @@ def gateways_see(drill: DrillRun, node: str) -> dict[str, float | None]:
     return seen
 
 
+def every_gateway_sees(drill: DrillRun, node: str, *, healthy: bool) -> bool:
+    """Every gateway's own ``vllm_router_worker_health`` for ``node``'s worker reads
+    healthy (1) or, with ``healthy=False``, out of rotation (0)."""
+    want = 1 if healthy else 0
+    return all(v == want for v in gateways_see(drill, node).values())
+
+
 def front_door_state(drill: DrillRun, gateway: str) -> str:
     t = drill.stack.topology
     snap = scrape(drill.http, t.url(t.front_door.stats_port, "/metrics"))
