@@ -49,7 +49,6 @@ from harness.drill import (
     await_property,
     await_recovery,
     bytes_answered_by,
-    bytes_asked_of,
     engine_aborts,
     engine_ttft_buckets,
     ensure_steady,
@@ -69,8 +68,12 @@ from harness.drill import (
 )
 
 VICTIM = "node1"
-REQUEST_BYTES = 300  # a completion through the proxy: ~700 bytes; a health check: 60
-FRESH_WITHIN_S = 0.5  # the SIGTERM's request reached the node at most this long before
+#: The SIGTERM found node1 generating an answer when its log shows a request taken at
+#: most this long before: a 724-token answer (900 asked, cut at max_model_len) took
+#: 1.0-1.3 s to generate alone on an idle node here, longer under the drill's load.
+FRESH_WITHIN_S = 0.5
+GATE_POLL_S = 0.05  # the last gate reads the tail of node1's log this often
+GATE_LOG_LINES = 50  # enough of it for the latest burst of requests
 ABORTS_NOTHING_HELD = f"{VICTIM} aborts nothing it held at the SIGTERM (its own log)"
 DRAIN_MARGIN_S = 15.0  # beyond the node's shutdown timeout: the process exits, ports close
 ALLOWED_ALERTS = {"NodeDown", "GatewayBackendDown", "CircuitOpen", "EngineUnhealthy",
@@ -145,8 +148,7 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
     through = ThroughTheKill(killed_at=killed_at, held=held_at_fault,
                              streamed=serving.streamed, through=answered_through,
                              retried=retried_by_gateways,
-                             dropped=engine_aborts(survivors_before, survivors_after),
-                             asked=serving.asked_bytes)
+                             dropped=engine_aborts(survivors_before, survivors_after))
     if isinstance(fault, TerminateProcess):
         judge_drain(drill, results, fault, through)
     else:
@@ -172,18 +174,19 @@ def node_down_within(drill: Drill, cfg: NodeRestartConfig) -> float:
 
 def last_gate(drill: Drill, serving: VictimServing, graceful: bool) -> None:
     """The last gate, nothing slow after it. SIGKILL: node1's answer bytes grew over the
-    last short window, so the kill lands mid-stream. SIGTERM: a request reached node1
-    within the last half second, so its answer is still being generated (draining and
-    aborting differ only then: the tiny model generates an answer in about a second and
-    streams it out for several more)."""
+    last short window, so the kill lands mid-stream. SIGTERM: node1's own log shows a
+    request taken within the last quarter second, so its answer is still being generated
+    (draining and aborting differ only then: the tiny model generates an answer in about
+    a second and streams it out for several more). The bytes the gateways sent node1
+    through the fault proxy were no gate for that: a local run's gate fired on 536 bytes
+    of health checks and scrapes, 4 s after node1 had taken its last request."""
     cfg = drill.config.node_restart
     serving.rebase()
     if graceful:
-        await_precondition(drill, f"a request reached {VICTIM} right before the fault",
-                           cfg.precondition_within_s, serving.asked_afresh,
-                           lambda: f"{serving.asked_bytes:.0f} bytes asked of {VICTIM} "
-                                   f"over {serving.window_s:.2f}s")
-        drill.measure("victim_bytes_asked_before_fault", serving.asked_bytes)
+        await_precondition(drill, f"{VICTIM} took a request right before the fault "
+                                  "(its own log)",
+                           cfg.precondition_within_s, serving.took_afresh,
+                           serving.describe_taken, every=GATE_POLL_S)
     else:
         await_precondition(drill, f"{VICTIM} streams answers right before the fault",
                            cfg.precondition_within_s, serving.streaming, serving.describe)
@@ -223,11 +226,9 @@ class ThroughTheKill:
     through: float         # bytes node1 sent back from right before the fault to its exit
     retried: float         # the gateways' retries, from before the fault to the load's end
     dropped: EngineAborts  # the surviving engines' accounting over the same window
-    asked: float = 0.0     # SIGTERM: bytes the gateways sent node1 over the last reading
 
     def serving(self) -> str:
-        return (f"{serving_detail(self.held, self.streamed)}, "
-                f"asked {self.asked:.0f} bytes afresh")
+        return serving_detail(self.held, self.streamed)
 
 
 def judge_streams(drill: Drill, results: tuple[RequestResult, ...],
@@ -288,11 +289,11 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     The streams in flight at the SIGTERM must end as complete answers (vLLM's
     ``finish_reason`` never ``abort``), every other stream too (the gateways retry what
     the draining node refuses), and the node must exit without the SIGKILL that follows
-    its grace. The SIGTERM hit work only if a request reached the node through the fault
-    proxy over the short window right before it, its answer still to be generated (an
-    idle node drains and aborts alike: a run with ``--shutdown-timeout 0`` passed when
-    node1's last answer was already generated), and streams were in flight; else
-    INCONCLUSIVE. The bytes it sent after the SIGTERM
+    its grace. The SIGTERM hit work only if node1's own log shows a request it took
+    within ``FRESH_WITHIN_S`` before it, its answer still to be generated (an idle node
+    drains and aborts alike: runs with ``--shutdown-timeout 0`` passed when node1's last
+    answer was already generated), and streams were in flight; else INCONCLUSIVE. The
+    bytes it sent after the SIGTERM
     are measured, not required: an aborting node sends none, and that is the failure.
     Nor may node1 abort a request it took before the SIGTERM (its own log: vLLM's
     ``Aborted request(s)`` between the SIGTERM and its exit): the gateways retry one that
@@ -304,10 +305,18 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     summary = drill.summarize("streams through the SIGTERM", results)
     in_flight = [r for r in results if r.sent_at < sigterm_at < r.finished_at]
     drill.measure("streams_in_flight_at_fault", len(in_flight))
-    if not in_flight or term.asked < REQUEST_BYTES:
-        raise drill.inconclusive("the SIGTERM found the node with an answer to generate",
-                                 f"{len(in_flight)} streams in flight; {term.serving()} "
-                                 "over the last reading before the SIGTERM")
+    victim_log = requests_taken_by(drill, VICTIM)
+    generating = victim_log.taken_between(sigterm_at - FRESH_WITHIN_S, sigterm_at)
+    last_taken = victim_log.last_taken_at(before=sigterm_at)
+    if last_taken is not None:
+        drill.measure("victim_last_request_taken_before_sigterm_s", sigterm_at - last_taken)
+    if not in_flight or not generating:
+        raise drill.inconclusive(
+            f"the SIGTERM found {VICTIM} generating an answer",
+            f"{len(in_flight)} streams in flight; {VICTIM}'s log: "
+            + ("no request taken" if last_taken is None else
+               f"last request taken {sigterm_at - last_taken:.2f}s")
+            + f" before the SIGTERM (within {FRESH_WITHIN_S}s needed); {term.serving()}")
     exited = fault.observed.exited_at
     if exited is not None:
         drill.measure("drain_s", exited - sigterm_at)
@@ -316,7 +325,7 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     others = [r for r in results if r not in in_flight and not r.ok and r.cancelled is None]
     left = sum(1 for r in results if r.cancelled is not None)
     drill.measure("survivor_requests_dropped", term.dropped.total)
-    dropped = requests_taken_by(drill, VICTIM).aborted_of_those_taken_before(
+    dropped = victim_log.aborted_of_those_taken_before(
         sigterm_at, until=exited if exited is not None else time.time())
     drill.measure("held_requests_aborted_at_sigterm", len(dropped))
     drill.check_together(
@@ -358,10 +367,8 @@ class VictimServing:
         self.streamed = 0.0
         self.window_s = 0.0
         self.bytes_read = 0.0
-        self.asked: float | None = None
-        self.asked_bytes = 0.0
+        self.last_taken_at: float | None = None
         self._read_at: float | None = None
-        self._asked_at: float | None = None
 
     def now(self) -> bool:
         """Serving: the engine holds requests or the node streamed since the last reading."""
@@ -380,28 +387,24 @@ class VictimServing:
         self.bytes_read, self._read_at = sent, read_at
         return not first and self.streamed > 0
 
-    def asked_afresh(self) -> bool:
-        """A request reached the node since the last reading, within the last
-        ``FRESH_WITHIN_S`` (the bytes the gateways sent it through the fault proxy grew by
-        at least a request's size; health checks are smaller): its whole answer is still
-        to be generated, so a SIGTERM now lands while the engine works on it. Read from the
-        proxy, in milliseconds. The engine's own readings were too slow for this: its
-        generated-token counter grew, one request held, and the answer was whole by the
-        time the SIGTERM landed (an aborting node passed the drill in a fresh-clone run)."""
-        asked = bytes_asked_of(self.drill, VICTIM)
-        read_at = time.monotonic()
-        before, before_at = self.asked, self._asked_at
-        self.asked, self._asked_at = asked, read_at
-        if before is None or before_at is None:
-            return False
-        self.window_s = read_at - before_at
-        self.asked_bytes = asked - before
-        return self.asked_bytes >= REQUEST_BYTES and self.window_s <= FRESH_WITHIN_S
+    def took_afresh(self) -> bool:
+        """Node1's own log shows a request taken within the last ``FRESH_WITHIN_S / 2``
+        (vLLM's ``Added request`` line, stamped to the millisecond): its whole answer is
+        still to be generated, so a SIGTERM now lands while the engine works on it. Read
+        from the log's tail, in about a millisecond."""
+        log = requests_taken_by(self.drill, VICTIM, lines=GATE_LOG_LINES)
+        self.last_taken_at = log.last_taken_at()
+        return (self.last_taken_at is not None
+                and time.time() - self.last_taken_at <= FRESH_WITHIN_S / 2)
+
+    def describe_taken(self) -> str:
+        if self.last_taken_at is None:
+            return f"no request in the tail of {VICTIM}'s log"
+        return f"{VICTIM} took its last request {time.time() - self.last_taken_at:.2f}s ago"
 
     def rebase(self) -> None:
         """Forget the last reading: the next growth is measured from a fresh one."""
-        self._read_at = self._asked_at = None
-        self.asked = None
+        self._read_at = None
 
     def _engine_holds(self) -> float | None:
         try:

@@ -103,13 +103,6 @@ def bytes_answered_by(drill: DrillRun, node: str) -> float:
     return _proxied_bytes(drill, node, "downstream")
 
 
-def bytes_asked_of(drill: DrillRun, node: str) -> float:
-    """Bytes the gateways have sent ``node`` through the fault proxy (its upstream count:
-    requests, health checks); ProbeError when the proxy does not count ``node``. Read in
-    milliseconds, whatever the node is doing."""
-    return _proxied_bytes(drill, node, "upstream")
-
-
 def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
     url = f"{drill.stack.fault_proxy_url}/metrics"
     page = scrape(drill.http, url, timeout=PROXY_SCRAPE_TIMEOUT_S)
@@ -123,13 +116,15 @@ def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
 NODE_LOG_LINES = 500_000
 
 
-def requests_taken_by(drill: DrillRun, node: str) -> RequestLog:
+def requests_taken_by(drill: DrillRun, node: str, lines: int = NODE_LOG_LINES) -> RequestLog:
     """The request ids ``node``'s own log says its engine took (see
-    :mod:`harness.observe.request_log`); empty when the runtime keeps no log of it."""
-    return RequestLog.parse(node, drill.stack.log_tail(node, lines=NODE_LOG_LINES))
+    :mod:`harness.observe.request_log`), over its last ``lines`` lines; empty when the
+    runtime keeps no log of it."""
+    return RequestLog.parse(node, drill.stack.log_tail(node, lines=lines))
 
 
 HOLD_POLL_S = 0.5
+PRECONDITION_POLL_S = 0.25
 _UNREADABLE = (httpx.HTTPError, OSError, Unreachable, ProbeError)  # retried until the deadline
 
 
@@ -221,12 +216,14 @@ def hold_fault(drill: DrillRun, prop: str, *, until: float, holds: Callable[[], 
 
 
 def await_precondition(drill: DrillRun, what: str, within: float, check: Callable[[], bool],
-                       seen: Callable[[], object] | None = None) -> float:
-    """Wait until a precondition of the fault holds; the drill is INCONCLUSIVE (with what
-    it last saw) if it never does. Returns the seconds it took."""
+                       seen: Callable[[], object] | None = None, *,
+                       every: float = PRECONDITION_POLL_S) -> float:
+    """Wait until a precondition of the fault holds, checking it ``every`` seconds; the
+    drill is INCONCLUSIVE (with what it last saw) if it never does. Returns the seconds
+    it took."""
     began = time.monotonic()
     try:
-        _await(what, within, check, seen)
+        _await(what, within, check, seen, every)
     except NotReady as exc:
         raise drill.inconclusive(what, exc.last_seen) from exc
     took = time.monotonic() - began
@@ -235,11 +232,11 @@ def await_precondition(drill: DrillRun, what: str, within: float, check: Callabl
 
 
 def _await(awaited: str, within: float, check: Callable[[], bool],
-           seen: Callable[[], object] | None) -> None:
+           seen: Callable[[], object] | None, every: float = PRECONDITION_POLL_S) -> None:
     def probe() -> Probe[None]:
         return Probe(done=check(), seen=str(seen()) if seen else "")
 
-    Wait(within=within, interval=0.25, transient=_UNREADABLE).until(awaited, probe)
+    Wait(within=within, interval=every, transient=_UNREADABLE).until(awaited, probe)
 
 
 def completion(drill: DrillRun, base_url: str, *, tokens: int = 16,

@@ -9,6 +9,7 @@ the ids only, no prompt and no sampling parameters.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -59,6 +60,15 @@ class RequestLog:
         and ``until``: work it held at ``moment`` and dropped."""
         return sorted(i for i, at in self.aborted_at.items()
                       if moment <= at <= until and self.added_at.get(i, moment) < moment)
+
+    def last_taken_at(self, before: float = math.inf) -> float | None:
+        """When the node last took a request before ``before`` (its log's clock); None
+        when its log names none."""
+        return max((at for at in self.added_at.values() if at < before), default=None)
+
+    def taken_between(self, start: float, end: float) -> list[str]:
+        """The requests it took from ``start`` up to (not including) ``end``."""
+        return sorted(i for i, at in self.added_at.items() if start <= at < end)
 
     def took(self, stack_request_id: str | None) -> bool:
         """The node's engine took the request the stack answered with this id (vLLM's id

@@ -35,7 +35,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +60,7 @@ from harness.stack.lifecycle import (
     build_host_specs,
     unlist_on_demand,
 )
+from harness.stack.log_files import tail_of
 from harness.stack.node_network import NodeNetworkControl, remove_run_networks
 from harness.stack.preflight import check_ports_free
 from harness.stack.process_memory import CgroupMemory
@@ -248,11 +248,7 @@ class ContainerRuntime:
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         require_known(self.topology, name)
-        try:
-            with self.paths.log(name).open(errors="replace") as handle:
-                return "".join(deque(handle, maxlen=lines)).rstrip()
-        except OSError:
-            return "(no log)"
+        return tail_of(self.paths.log(name), lines)
 
     def gave_up(self, name: str) -> str | None:
         """The engine neither runs nor restarts the container (it marks a container it

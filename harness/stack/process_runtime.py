@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 import httpx
@@ -33,6 +32,7 @@ from harness.stack.lifecycle import (
     build_host_specs,
     unlist_on_demand,
 )
+from harness.stack.log_files import tail_of
 from harness.stack.preflight import check_ports_free, find_binary
 from harness.stack.process_memory import CgroupMemory
 from harness.stack.processes import (
@@ -233,11 +233,7 @@ class ProcessRuntime:
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         require_known(self.topology, name)
-        try:
-            with self.paths.log(name).open(errors="replace") as handle:
-                return "".join(deque(handle, maxlen=lines)).rstrip()
-        except OSError:
-            return "(no log)"
+        return tail_of(self.paths.log(name), lines)
 
     def gave_up(self, name: str) -> str | None:
         if not self._supervised(name):
@@ -396,11 +392,7 @@ class ProcessRuntime:
                 or info.state in STOPPED_STATES, seen=str(self._program_info(name))))
 
     def log_tail_of(self, label: str, lines: int = 20) -> str:
-        try:
-            with self.paths.log(label).open(errors="replace") as handle:
-                return "".join(deque(handle, maxlen=lines)).rstrip()
-        except OSError:
-            return "(no log)"
+        return tail_of(self.paths.log(label), lines)
 
     def _start_watchdog(self) -> None:
         if self._state.owner_pid is None:

@@ -46,6 +46,17 @@ def test_aborts_of_requests_held_at_a_moment_are_read_with_the_nodes_clock() -> 
         "cmpl-fd-77b0-0-0aa2"]
 
 
+def test_when_the_node_took_its_last_requests_is_read_to_the_millisecond() -> None:
+    log = RequestLog.parse("node1", LOG)
+    second = _at("2026-12-05 06:16:42")
+    assert log.last_taken_at() == second + 0.201
+    assert log.last_taken_at(before=second + 0.201) == second + 0.117
+    assert log.taken_between(second + 0.117, second + 0.201) == ["cmpl-fd-18a4-0-9c1e"]
+    assert log.taken_between(second + 0.118, second + 1) == ["cmpl-fd-77b0-0-0aa2"]
+    assert log.taken_between(second + 0.202, second + 10) == []
+    assert RequestLog.parse("node1", "no request lines").last_taken_at() is None
+
+
 def test_a_log_without_request_lines_names_nothing() -> None:
     log = RequestLog.parse("node1", "WARNING only warnings here\n")
     assert log.taken == frozenset() and not log.took("fd-18a4")
