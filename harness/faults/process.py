@@ -141,15 +141,18 @@ class KillProcess(_ProcessFault):
 
 @dataclass(frozen=True)
 class TerminateProcess(_ProcessFault):
-    """SIGTERM the main process, SIGKILL after ``grace_s``; revert waits for the stack."""
+    """SIGTERM the main process, SIGKILL after ``grace_s``; revert waits for the stack.
+    ``main_pid``: the incarnation to signal, read by the drill before it picks its moment,
+    so the signal leaves the moment it is applied."""
 
     grace_s: float = 10.0
+    main_pid: int | None = None
 
     def describe(self) -> str:
         return f"SIGTERM {self.component} (SIGKILL after {self.grace_s:g}s)"
 
     def _apply(self) -> None:
-        pid = self.stack.crash(self.component, signal.SIGTERM)
+        pid = self.stack.crash(self.component, signal.SIGTERM, main_pid=self.main_pid)
         self._mark_applied(pid)
         try:
             Wait(within=self.grace_s, interval=0.1).until_true(

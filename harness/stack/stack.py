@@ -149,12 +149,14 @@ class Stack:
         self.runtime.signal(name, sig)
         return None
 
-    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL, *,
+              main_pid: int | None = None) -> int:
         """Deliver ``sig`` to the component's main process only, as a crash or an outside
-        kill would: recovering from it is the stack's job (its supervisor). Returns the
-        pid signalled."""
+        kill would: recovering from it is the stack's job (its supervisor). ``main_pid``
+        is that process as read (:meth:`pid`) just before, so the signal leaves at once
+        (a busy supervisor answers the lookup late). Returns the pid signalled."""
         require(self.runtime, Capability.PROCESS_CONTROL, f"crashing {name} with {sig.name}")
-        pid = self.runtime.pid(name)
+        pid = self.runtime.pid(name) if main_pid is None else main_pid
         if pid is None:
             raise StackError(f"{name} has no main process to signal in run {self.run_id}")
         os.kill(pid, sig)

@@ -27,7 +27,8 @@ class RefusingStack:
     def pids(self, name: str) -> tuple[int, ...]:
         return (4242,)
 
-    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL, *,
+              main_pid: int | None = None) -> int:
         raise Unsupported("process control", "external", f"crashing {name}")
 
 
@@ -56,6 +57,7 @@ class RestartingStack:
         self.proc = subprocess.Popen([sys.executable, "-c", DRAINS_THEN_EXITS],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline() == "up\n"
+        self.signalled: list[int | None] = []  # the main pid each crash was handed
 
     def pid(self, name: str) -> int | None:
         return self.proc.pid if self.proc.poll() is None else os.getpid()
@@ -63,7 +65,9 @@ class RestartingStack:
     def pids(self, name: str) -> tuple[int, ...]:
         return (self.pid(name) or 0,)
 
-    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL, *,
+              main_pid: int | None = None) -> int:
+        self.signalled.append(main_pid)
         os.kill(self.proc.pid, sig)
         return self.proc.pid
 
@@ -89,6 +93,23 @@ def test_a_sigterms_restart_is_timed_from_the_exit_not_from_the_drain() -> None:
     assert seen.exited_at - seen.applied_at >= 0.5, "the drain happened"
     assert seen.ready_after_s is not None and seen.ready_after_s < 0.4
     assert not seen.escalated
+    assert stack.signalled == [None], "no pid read ahead: the stack looks it up"
+
+
+def test_a_main_pid_read_ahead_is_the_one_signalled() -> None:
+    """The drill reads the incarnation before it picks its moment; the fault hands that
+    pid to the stack, so the signal needs no lookup when the moment comes."""
+    stack = RestartingStack()
+    try:
+        with TerminateProcess(cast(Stack, stack), "node1", restart_within_s=10, grace_s=5,
+                              main_pid=stack.proc.pid):
+            pass
+    finally:
+        stack.proc.kill()
+        stack.proc.wait()
+        assert stack.proc.stdout is not None
+        stack.proc.stdout.close()
+    assert stack.signalled == [stack.proc.pid]
 
 
 class GivingUpStack:
@@ -104,7 +125,8 @@ class GivingUpStack:
         pid = self.pid(name)
         return () if pid is None else (pid,)
 
-    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
+    def crash(self, name: str, sig: signal.Signals = signal.SIGKILL, *,
+              main_pid: int | None = None) -> int:
         os.kill(self.proc.pid, sig)
         return self.proc.pid
 
