@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -75,41 +76,39 @@ class RestartingStack:
         return self.proc.poll() is not None
 
 
-def test_a_sigterms_restart_is_timed_from_the_exit_not_from_the_drain() -> None:
+@pytest.fixture
+def restarting_stack() -> Iterator[RestartingStack]:
+    stack = RestartingStack()
+    yield stack
+    stack.proc.kill()
+    stack.proc.wait()
+    assert stack.proc.stdout is not None
+    stack.proc.stdout.close()
+
+
+def test_a_sigterms_restart_is_timed_from_the_exit_not_from_the_drain(
+        restarting_stack: RestartingStack) -> None:
     """The drain is the node's (bounded by its own grace); the supervisor's restart
     begins when the process is gone."""
-    stack = RestartingStack()
-    try:
-        with TerminateProcess(cast(Stack, stack), "node1", restart_within_s=10,
-                              grace_s=5) as fault:
-            pass
-    finally:
-        stack.proc.kill()
-        stack.proc.wait()
-        assert stack.proc.stdout is not None
-        stack.proc.stdout.close()
+    with TerminateProcess(cast(Stack, restarting_stack), "node1", restart_within_s=10,
+                          grace_s=5) as fault:
+        pass
     seen = fault.observed
     assert seen.applied_at is not None and seen.exited_at is not None
     assert seen.exited_at - seen.applied_at >= 0.5, "the drain happened"
     assert seen.ready_after_s is not None and seen.ready_after_s < 0.4
     assert not seen.escalated
-    assert stack.signalled == [None], "no pid read ahead: the stack looks it up"
+    assert restarting_stack.signalled == [None], "no pid read ahead: the stack looks it up"
 
 
-def test_a_main_pid_read_ahead_is_the_one_signalled() -> None:
+def test_a_main_pid_read_ahead_is_the_one_signalled(restarting_stack: RestartingStack) -> None:
     """The drill reads the incarnation before it picks its moment; the fault hands that
     pid to the stack, so the signal needs no lookup when the moment comes."""
-    stack = RestartingStack()
-    try:
-        with TerminateProcess(cast(Stack, stack), "node1", restart_within_s=10, grace_s=5,
-                              main_pid=stack.proc.pid):
-            pass
-    finally:
-        stack.proc.kill()
-        stack.proc.wait()
-        assert stack.proc.stdout is not None
-        stack.proc.stdout.close()
-    assert stack.signalled == [stack.proc.pid]
+    pid = restarting_stack.proc.pid
+    with TerminateProcess(cast(Stack, restarting_stack), "node1", restart_within_s=10,
+                          grace_s=5, main_pid=pid):
+        pass
+    assert restarting_stack.signalled == [pid]
 
 
 class GivingUpStack:
