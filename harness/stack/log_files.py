@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-BLOCK = 64 * 1024
+BLOCK = 16 * 1024
 NO_LOG = "(no log)"
 
 
