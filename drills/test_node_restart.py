@@ -125,8 +125,8 @@ def run_node_restart(drill: Drill, graceful: bool) -> None:
         # the signal itself: the streams a SIGKILL cuts end before the mark above (a CI
         # run counted 6 streams in flight at the mark, none of them node1's: INCONCLUSIVE)
         killed_at = fault.observed.applied_at or applied
-        if serving.fresh_at is not None:
-            drill.measure("signal_after_gate_s", killed_at - serving.fresh_at)
+        if serving.log_read_at is not None:
+            drill.measure("signal_after_gate_s", killed_at - serving.log_read_at)
         answered_through = bytes_answered_by(drill, VICTIM) - bytes_before
         drill.measure("victim_bytes_answered_through_fault", answered_through)
         await_property(drill, "no engine process outlives the node", cfg.mark_down_within_s,
@@ -388,7 +388,7 @@ class VictimServing:
         self.window_s = 0.0
         self.bytes_read = 0.0
         self.last_taken_at: float | None = None
-        self.fresh_at: float | None = None  # when the last gate last read node1's log
+        self.log_read_at: float | None = None  # when the last gate last read node1's log
         self._read_at: float | None = None
 
     def now(self) -> bool:
@@ -415,9 +415,9 @@ class VictimServing:
         from the log's tail, in about a millisecond."""
         log = requests_taken_by(self.drill, VICTIM, lines=GATE_LOG_LINES)
         self.last_taken_at = log.last_taken_at()
-        self.fresh_at = time.time()
+        self.log_read_at = time.time()
         return (self.last_taken_at is not None
-                and self.fresh_at - self.last_taken_at <= FRESH_WITHIN_S / 2)
+                and self.log_read_at - self.last_taken_at <= FRESH_WITHIN_S / 2)
 
     def describe_taken(self) -> str:
         if self.last_taken_at is None:
