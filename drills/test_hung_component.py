@@ -1,5 +1,6 @@
-"""Hung engine: node1's engine (``VLLM::EngineCore``) SIGSTOPped under load while its API
-server keeps running, held past the drill's bound on a user's wait, then SIGCONTed.
+"""Hung node1, two ways, under load: its engine (``VLLM::EngineCore``) SIGSTOPped while its
+API server keeps running, or the whole node (every process of it) SIGSTOPped; held past
+the drill's bound on a user's wait, then SIGCONTed.
 
 A hang is not a crash: nothing is refused, nothing exits, and vLLM 0.32's ``/health``
 answers 200 throughout (its API server only asks whether the engine has errored). The
@@ -16,6 +17,12 @@ request timeout, not the engine coming back nor the user's patience); the reques
 are bounded, and every one of them is a request node1's own log says it took. Once
 resumed, every gateway takes node1 back, it serves users again (its own counter grows),
 and both alerts resolve.
+
+The whole node hung answers nothing at all: its health checks and Prometheus' scrapes
+time out rather than fail. The fault is proven by the fault proxy's counts (the gateways
+keep sending node1 bytes, node1 sends none back) and its alert is NodeDown (no scrape
+answered for ``node_hung_s``) instead of NodeStalled (which reads the engine's report, and
+a stopped API server reports nothing); everything else is judged as for the engine.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
 
 from drills.catalogue import Drill, HungComponentConfig, StartDrill
 from harness.drill import (
@@ -36,6 +46,8 @@ from harness.drill import (
     await_precondition,
     await_property,
     await_recovery,
+    bytes_answered_by,
+    bytes_asked_of,
     ensure_steady,
     every_gateway_sees,
     gateways_see,
@@ -58,8 +70,25 @@ SETTLE_S = 0.3
 #: Users wait on the hung node until the gateways give up (client TTFT and tokens/s),
 #: the gateways' breakers open on those timeouts, and the hung engine's last report
 #: still counts its queue.
-ALLOWED_ALERTS = {"NodeStalled", "GatewayBackendDown", "TTFTHigh", "TPSDrop", "CircuitOpen",
-                  "QueueBacklog"}
+ALLOWED_ALERTS = {"NodeStalled", "NodeDown", "GatewayBackendDown", "TTFTHigh", "TPSDrop",
+                  "CircuitOpen", "QueueBacklog"}
+
+
+@dataclass(frozen=True)
+class Hang:
+    """What of node1 hangs, and the alert that must say so."""
+
+    drill: str          # the journal's name
+    only: str | None    # the processes stopped by title; None: every process of node1
+    alert: str          # the node's alert: the engine's report stalls, or no scrape answers
+
+    @property
+    def what(self) -> str:
+        return f"{VICTIM}'s engine" if self.only else VICTIM
+
+
+ENGINE_HANG = Hang("hung_engine", ENGINE, "NodeStalled")
+NODE_HANG = Hang("hung_node", None, "NodeDown")
 
 
 def client_policy(drill: Drill) -> ClientPolicy:
@@ -74,6 +103,14 @@ def answered_since(load: BackgroundLoad, since: float) -> int:
 
 
 def run_hung_engine(drill: Drill) -> None:
+    run_hung(drill, ENGINE_HANG)
+
+
+def run_hung_node(drill: Drill) -> None:
+    run_hung(drill, NODE_HANG)
+
+
+def run_hung(drill: Drill, hang: Hang) -> None:
     ensure_steady(drill)
     cfg = drill.config.hung_component
     bound = cfg.stuck_within_s
@@ -82,19 +119,18 @@ def run_hung_engine(drill: Drill) -> None:
     started = drill.phase("load started")
     await_property(drill, "users are answered before the fault", cfg.traffic_within_s,
                    lambda: answered_since(load, started) >= cfg.answered)
-    with hung_mid_work(drill) as fault:
+    with hung_mid_work(drill, hang) as fault:
         marked = drill.phase("fault applied")
         hung = fault.observed.applied_at or marked  # the stop itself, before the settling
-        taken_before = requests_taken_by(drill, VICTIM).taken
-        prove_the_hang(drill, taken_before, hung)
+        prove_the_hang(drill, hang, hung)
         drill.measure("out_of_rotation_s", await_recovery(
             drill, f"every gateway takes {VICTIM} out of rotation", since=hung,
             within=cfg.out_within_s, check=lambda: every_gateway_sees(drill, VICTIM, healthy=False),
             seen=lambda: gateways_see(drill, VICTIM), since_what="the hang"))
         drill.expect_alert("GatewayBackendDown", within=cfg.alert_within_s,
                            labels={"worker": worker_url(drill, VICTIM)})
-        drill.expect_alert("NodeStalled", within=cfg.alert_within_s, labels={"node": VICTIM})
-        hold_fault(drill, "no request waits on the hung engine past the bound",
+        drill.expect_alert(hang.alert, within=cfg.alert_within_s, labels={"node": VICTIM})
+        hold_fault(drill, "no request waits on the hung node past the bound",
                    until=hung + cfg.hold_s, holds=lambda: stuck(load, bound) == 0,
                    seen=lambda: f"{stuck(load, bound)} requests in flight longer than "
                                 f"{bound:g}s")
@@ -111,13 +147,33 @@ def run_hung_engine(drill: Drill) -> None:
     results = load.wait(within=bound * 2 + 30)
     judge_users(drill, results, Window(hung, resumed), bound)
     for alert, labels in (("GatewayBackendDown", {"worker": worker_url(drill, VICTIM)}),
-                          ("NodeStalled", {"node": VICTIM})):
+                          (hang.alert, {"node": VICTIM})):
         drill.expect_alert(alert, "resolved", within=cfg.alert_within_s, labels=labels)
     drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
 
 
 @contextmanager
-def hung_mid_work(drill: Drill) -> Iterator[PauseProcess]:
+def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
+    """node1 stopped while users' requests run on it: the engine alone (its last report
+    must hold running requests, see :func:`engine_stopped_mid_work`), or the whole node
+    once its engine reports running requests (nothing reports after the stop)."""
+    if hang.only is not None:
+        with engine_stopped_mid_work(drill) as fault:
+            yield fault
+        return
+    cfg = drill.config.hung_component
+    await_precondition(drill, f"{VICTIM}'s engine runs users' requests",
+                       cfg.precondition_within_s,
+                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
+                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+    with PauseProcess(drill.stack, VICTIM) as fault:
+        drill.check(f"every process of {VICTIM} is stopped (the hang held)", True,
+                    f"stopped {list(fault.targets())}")
+        yield fault
+
+
+@contextmanager
+def engine_stopped_mid_work(drill: Drill) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
     NodeStalled reads): the tiny model generates an answer in about a second and streams
     it out for several more, so an engine that runs requests a moment before the stop may
@@ -160,14 +216,27 @@ def settled(read: Callable[[], float]) -> float:
     return readings[-1]
 
 
-def prove_the_hang(drill: Drill, taken_before: frozenset[str], hung: float) -> None:
-    """node1 takes users' requests while its engine is hung (its own log)."""
+def prove_the_hang(drill: Drill, hang: Hang, hung: float) -> None:
+    """The stack still asks node1 while it hangs: with the engine alone stopped, its API
+    server takes users' requests (its own log); with the whole node stopped, the gateways
+    keep sending it bytes and it sends none back (the fault proxy's counts)."""
     cfg = drill.config.hung_component
-    await_precondition(drill, f"{VICTIM} takes users' requests while its engine is hung "
-                              f"(its own log)", cfg.precondition_within_s,
-                       lambda: bool(requests_taken_by(drill, VICTIM).taken - taken_before),
-                       lambda: f"no request added to {VICTIM}'s log since the hang "
-                               f"{time.time() - hung:.0f}s ago")
+    if hang.only is not None:
+        taken_before = requests_taken_by(drill, VICTIM).taken
+        await_precondition(drill, f"{VICTIM} takes users' requests while its engine is hung "
+                                  f"(its own log)", cfg.precondition_within_s,
+                           lambda: bool(requests_taken_by(drill, VICTIM).taken - taken_before),
+                           lambda: f"no request added to {VICTIM}'s log since the hang "
+                                   f"{time.time() - hung:.0f}s ago")
+        return
+    asked, answered = bytes_asked_of(drill, VICTIM), bytes_answered_by(drill, VICTIM)
+    await_precondition(drill, f"{VICTIM} is asked and answers nothing while hung "
+                              "(the fault proxy's counts)", cfg.precondition_within_s,
+                       lambda: (bytes_asked_of(drill, VICTIM) > asked
+                                and bytes_answered_by(drill, VICTIM) == answered),
+                       lambda: f"{bytes_asked_of(drill, VICTIM) - asked:.0f} bytes asked, "
+                               f"{bytes_answered_by(drill, VICTIM) - answered:.0f} answered "
+                               f"since the hang {time.time() - hung:.0f}s ago")
 
 
 def stuck(load: BackgroundLoad, bound: float) -> int:
@@ -201,10 +270,11 @@ def judge_users(drill: Drill, results: tuple[RequestResult, ...], hang: Window,
     drill.check(f"only requests {VICTIM} took are lost (its own log)", not elsewhere,
                 f"{len(elsewhere)} of {len(failed)} failed requests were not {VICTIM}'s: "
                 f"{elsewhere[:3]}")
-    drill.check("no request waits on the hung engine past the bound", longest <= bound,
+    drill.check("no request waits on the hung node past the bound", longest <= bound,
                 f"the longest ended {longest:.1f}s after the hang began (bound {bound:g}s)")
 
 
-def test_hung_engine(start_drill: StartDrill) -> None:
-    with start_drill("hung_component") as drill:
-        run_hung_engine(drill)
+@pytest.mark.parametrize("hang", [ENGINE_HANG, NODE_HANG], ids=lambda h: h.drill)
+def test_hung_component(start_drill: StartDrill, hang: Hang) -> None:
+    with start_drill(hang.drill) as drill:
+        run_hung(drill, hang)

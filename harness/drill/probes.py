@@ -103,6 +103,12 @@ def bytes_answered_by(drill: DrillRun, node: str) -> float:
     return _proxied_bytes(drill, node, "downstream")
 
 
+def bytes_asked_of(drill: DrillRun, node: str) -> float:
+    """Bytes the gateways have sent ``node`` through the fault proxy (its upstream count:
+    requests, health checks); ProbeError when the proxy does not count ``node``."""
+    return _proxied_bytes(drill, node, "upstream")
+
+
 def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
     url = f"{drill.stack.fault_proxy_url}/metrics"
     page = scrape(drill.http, url, timeout=PROXY_SCRAPE_TIMEOUT_S)
