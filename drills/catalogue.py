@@ -120,7 +120,6 @@ class HungComponentConfig:
     out_within_s: float
     alert_within_s: float
     stuck_within_s: float
-    hold_s: float
     max_failed_requests: int
     back_within_s: float
 
@@ -148,6 +147,7 @@ class DrillsConfig:
     cancel_storm: CancelStormConfig
     hot_swap: HotSwapConfig
     hung_component: HungComponentConfig
+    hung_gateway: HungComponentConfig
 
 
 Drill = DrillRun[DrillsConfig]

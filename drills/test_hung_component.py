@@ -1,37 +1,37 @@
-"""Hung node1, two ways, under load: its engine (``VLLM::EngineCore``) SIGSTOPped while its
-API server keeps running, or the whole node (every process of it) SIGSTOPped; held past
-the drill's bound on a user's wait, then SIGCONTed.
+"""A hung component under load, three ways: node1's engine (``VLLM::EngineCore``)
+SIGSTOPped while its API server keeps running; the whole of node1 (every process of it);
+or one gateway (``gateway-a``, every process of it). Held past the drill's bound on a
+user's wait, then SIGCONTed.
 
 A hang is not a crash: nothing is refused, nothing exits, and vLLM 0.32's ``/health``
-answers 200 throughout (its API server only asks whether the engine has errored). The
-fault is proven first: the engine is stopped while its API server runs (the fault
-verifies it), the engine's last report holds running requests (what NodeStalled reads)
-and node1's own log shows it taking users' requests during the hang; else INCONCLUSIVE.
+answers 200 while its engine hangs (its API server only asks whether the engine has
+errored). The fault is proven first, else INCONCLUSIVE: the engine is stopped while its
+API server runs (the fault verifies it), the engine's last report holds running requests
+(what NodeStalled reads) and node1's own log shows it taking users' requests during the
+hang. A whole component hung answers nothing at all: its health checks and Prometheus'
+scrapes time out rather than fail, and the hang is proven by the fault proxy's counts
+(the stack keeps sending it bytes, it sends none back).
 
-From the stack's own evidence, then: every gateway takes node1 out of rotation (its
-``vllm_router_worker_health``: the shipped gateways check the nodes' engine ping, which
-asks the engine itself) and GatewayBackendDown is delivered; NodeStalled fires for node1
-and is delivered; no user's request waits on the hung engine past ``stuck_within_s``
-(the hang is held past it, so the stack must end those waits itself, the gateways'
-request timeout, not the engine coming back nor the user's patience); the requests lost
-are bounded, and every one of them is a request node1's own log says it took. Once
-resumed, every gateway takes node1 back, it serves users again (its own counter grows),
-and both alerts resolve.
-
-The whole node hung answers nothing at all: its health checks and Prometheus' scrapes
-time out rather than fail. The fault is proven by the fault proxy's counts (the gateways
-keep sending node1 bytes, node1 sends none back) and its alert is NodeDown (no scrape
-answered for ``node_hung_s``) instead of NodeStalled (which reads the engine's report, and
-a stopped API server reports nothing); everything else is judged as for the engine.
+From the stack's own evidence, then: whoever routes to the hung component takes it out
+of rotation (node1: every gateway's ``vllm_router_worker_health``, the shipped gateways
+check the nodes' engine ping, which asks the engine itself; gateway-a: the front door's
+server state) and says so (GatewayBackendDown, FrontDoorBackendDown, delivered); the
+component's own alert fires and is delivered (NodeStalled: running requests, no token;
+NodeDown: no scrape answered); no user's request waits on the hung component past
+``stuck_within_s`` (the hang is held past it, so the stack must end those waits itself,
+not the component coming back nor the user's patience); the requests lost are bounded,
+and every one was the hung component's (node1's own log; the front door's log). Once
+resumed, it is taken back, it serves users again, and the alerts resolve.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import pytest
 
@@ -50,6 +50,8 @@ from harness.drill import (
     bytes_asked_of,
     ensure_steady,
     every_gateway_sees,
+    front_door_counter,
+    front_door_state,
     gateways_see,
     hold_fault,
     node_counter,
@@ -61,40 +63,159 @@ from harness.drill import (
 )
 from harness.load import BackgroundLoad
 from harness.load.stats import Window
+from harness.observe.front_door_log import FrontDoorLog
 
-VICTIM, SURVIVOR = "node1", "node2"
+VICTIM, HUNG_GATEWAY = "node1", "gateway-a"
 ENGINE = "VLLM::EngineCore"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
+FRONT_DOOR_BACKEND = "gateways"
+#: Enough of the front door's log for every request a CI session sends (one line each).
+FRONT_DOOR_LOG_LINES = 500_000
 SETTLE_S = 0.3
-#: Users wait on the hung node until the gateways give up (client TTFT and tokens/s),
-#: the gateways' breakers open on those timeouts, and the hung engine's last report
-#: still counts its queue; besides the node's own alert, which the drill requires.
-ALLOWED_ALERTS = {"GatewayBackendDown", "TTFTHigh", "TPSDrop", "CircuitOpen", "QueueBacklog"}
+#: The hang outlasts the bound on the last request the hung component took by this.
+HOLD_SLACK_S = 2.0
+#: Users wait on a hung node until the gateways give up (client TTFT and tokens/s), the
+#: gateways' breakers open on those timeouts, and node2 alone may queue.
+NODE_HANG_ALERTS = {"TTFTHigh", "TPSDrop", "CircuitOpen", "QueueBacklog"}
+#: A hung engine's last report, which its live API server keeps serving, still counts the
+#: KV cache its running requests held (two 900-token answers fill node1's 64 blocks: a
+#: local run saw KVCacheSaturated for the whole hang).
+ENGINE_REPORT_ALERTS = {"KVCacheSaturated"}
+#: Users wait on a hung gateway until the front door gives up on it.
+GATEWAY_HANG_ALERTS = {"TTFTHigh", "TPSDrop"}
+
+
+class Rotation(Protocol):
+    """Whoever routes users' requests to the hung component, and what it says of it."""
+
+    @property
+    def who(self) -> str: ...            # who takes it out of rotation
+
+    @property
+    def busy_what(self) -> str: ...      # what shows it holds users' requests
+
+    @property
+    def served_what(self) -> str: ...    # what shows it serves users again
+
+    @property
+    def evidence(self) -> str: ...       # whose log names the requests sent to it
+
+    def out(self, drill: Drill) -> bool: ...
+
+    def back(self, drill: Drill) -> bool: ...
+
+    def seen(self, drill: Drill) -> str: ...
+
+    def down_alert(self, drill: Drill) -> tuple[str, dict[str, str]]: ...
+
+    def busy(self, drill: Drill) -> float: ...
+
+    def served(self, drill: Drill) -> float: ...
+
+    def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]: ...
+
+
+@dataclass(frozen=True)
+class BehindTheGateways:
+    """A node: the gateways check it and route to it."""
+
+    node: str
+    who: str = "every gateway"
+    busy_what: str = f"its engine's {RUNNING}"
+    served_what: str = f"its own {SUCCESSES}"
+    evidence: str = "its own log"
+
+    def out(self, drill: Drill) -> bool:
+        return every_gateway_sees(drill, self.node, healthy=False)
+
+    def back(self, drill: Drill) -> bool:
+        return every_gateway_sees(drill, self.node, healthy=True)
+
+    def seen(self, drill: Drill) -> str:
+        return str(gateways_see(drill, self.node))
+
+    def down_alert(self, drill: Drill) -> tuple[str, dict[str, str]]:
+        return "GatewayBackendDown", {"worker": worker_url(drill, self.node)}
+
+    def busy(self, drill: Drill) -> float:
+        return node_counter(drill, self.node, RUNNING)
+
+    def served(self, drill: Drill) -> float:
+        return node_counter(drill, self.node, SUCCESSES)
+
+    def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]:
+        return requests_taken_by(drill, self.node).not_taken(request_ids)
+
+
+@dataclass(frozen=True)
+class BehindTheFrontDoor:
+    """A gateway: the front door (HAProxy) checks it and routes to it."""
+
+    gateway: str
+    who: str = "the front door"
+    busy_what: str = "the front door's sessions on it"
+    served_what: str = "the front door's 2xx answers from it"
+    evidence: str = "the front door's log"
+
+    def out(self, drill: Drill) -> bool:
+        return front_door_state(drill, self.gateway) == "DOWN"
+
+    def back(self, drill: Drill) -> bool:
+        return front_door_state(drill, self.gateway) == "UP"
+
+    def seen(self, drill: Drill) -> str:
+        return f"{self.gateway} {front_door_state(drill, self.gateway)}"
+
+    def down_alert(self, drill: Drill) -> tuple[str, dict[str, str]]:
+        return "FrontDoorBackendDown", {"server": self.gateway}
+
+    def busy(self, drill: Drill) -> float:
+        return front_door_counter(drill, "haproxy_server_current_sessions",
+                                  proxy=FRONT_DOOR_BACKEND, server=self.gateway)
+
+    def served(self, drill: Drill) -> float:
+        return front_door_counter(drill, "haproxy_server_http_responses_total",
+                                  proxy=FRONT_DOOR_BACKEND, server=self.gateway, code="2xx")
+
+    def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]:
+        log = drill.stack.log_tail(drill.stack.topology.front_door.name, FRONT_DOOR_LOG_LINES)
+        return FrontDoorLog.parse(log).not_sent_to(self.gateway, request_ids)
 
 
 @dataclass(frozen=True)
 class Hang:
-    """What of node1 hangs, and the alert that must say so."""
+    """What hangs, who must take it out of rotation, and the alerts that must say so."""
 
-    drill: str          # the journal's name
-    only: str | None    # the processes stopped by title; None: every process of node1
-    alert: str          # the node's alert: the engine's report stalls, or no scrape answers
+    drill: str                  # the journal's name
+    component: str
+    only: str | None            # the processes stopped by title; None: every one of them
+    alert: str                  # the component's own alert
+    section: str                # its thresholds in drills.yaml
+    rotation: Rotation
+    allowed: frozenset[str]     # alerts it may also raise
 
     @property
     def what(self) -> str:
-        return f"{VICTIM}'s engine" if self.only else VICTIM
+        return f"{self.component}'s engine" if self.only else self.component
+
+    def config(self, drill: Drill) -> HungComponentConfig:
+        config: HungComponentConfig = getattr(drill.config, self.section)
+        return config
 
 
-ENGINE_HANG = Hang("hung_engine", ENGINE, "NodeStalled")
-NODE_HANG = Hang("hung_node", None, "NodeDown")
+ENGINE_HANG = Hang("hung_engine", VICTIM, ENGINE, "NodeStalled", "hung_component",
+                   BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS | ENGINE_REPORT_ALERTS))
+NODE_HANG = Hang("hung_node", VICTIM, None, "NodeDown", "hung_component",
+                 BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS))
+GATEWAY_HANG = Hang("hung_gateway", HUNG_GATEWAY, None, "FrontDoorBackendDown", "hung_gateway",
+                    BehindTheFrontDoor(HUNG_GATEWAY), frozenset(GATEWAY_HANG_ALERTS))
 
 
-def client_policy(drill: Drill) -> ClientPolicy:
-    """One attempt (the gateways retry, not the user), and a read timeout past the bound:
+def client_policy(cfg: HungComponentConfig) -> ClientPolicy:
+    """One attempt (the stack retries, not the user), and a read timeout past the bound:
     the stack must end a stuck request first."""
-    bound = drill.config.hung_component.stuck_within_s
-    return ClientPolicy(timeouts=Timeouts(connect=2.0, read=bound * 2))
+    return ClientPolicy(timeouts=Timeouts(connect=2.0, read=cfg.stuck_within_s * 2))
 
 
 def answered_since(load: BackgroundLoad, since: float) -> int:
@@ -109,11 +230,15 @@ def run_hung_node(drill: Drill) -> None:
     run_hung(drill, NODE_HANG)
 
 
+def run_hung_gateway(drill: Drill) -> None:
+    run_hung(drill, GATEWAY_HANG)
+
+
 def run_hung(drill: Drill, hang: Hang) -> None:
     ensure_steady(drill)
-    cfg = drill.config.hung_component
-    bound = cfg.stuck_within_s
-    load = drill.load(open_loop_traffic(drill, cfg.rate_per_s, client_policy(drill),
+    cfg = hang.config(drill)
+    rotation = hang.rotation
+    load = drill.load(open_loop_traffic(drill, cfg.rate_per_s, client_policy(cfg),
                                         output_tokens=cfg.output_tokens)).start()
     started = drill.phase("load started")
     await_property(drill, "users are answered before the fault", cfg.traffic_within_s,
@@ -122,70 +247,82 @@ def run_hung(drill: Drill, hang: Hang) -> None:
         marked = drill.phase("fault applied")
         hung = fault.observed.applied_at or marked  # the stop itself, before the settling
         prove_the_hang(drill, hang, hung)
-        drill.measure("out_of_rotation_s", await_recovery(
-            drill, f"every gateway takes {VICTIM} out of rotation", since=hung,
-            within=cfg.out_within_s, check=lambda: every_gateway_sees(drill, VICTIM, healthy=False),
-            seen=lambda: gateways_see(drill, VICTIM), since_what="the hang"))
-        drill.expect_alert("GatewayBackendDown", within=cfg.alert_within_s,
-                           labels={"worker": worker_url(drill, VICTIM)})
-        drill.expect_alert(hang.alert, within=cfg.alert_within_s, labels={"node": VICTIM})
-        hold_fault(drill, "no request waits on the hung node past the bound",
-                   until=hung + cfg.hold_s, holds=lambda: stuck(load, bound) == 0,
+        out_s = await_recovery(
+            drill, f"{rotation.who} takes {hang.component} out of rotation", since=hung,
+            within=cfg.out_within_s, check=lambda: rotation.out(drill),
+            seen=lambda: rotation.seen(drill), since_what="the hang")
+        drill.measure("out_of_rotation_s", out_s)
+        for alert, labels in alerts_of(drill, hang):
+            drill.expect_alert(alert, within=cfg.alert_within_s, labels=labels)
+        bound = cfg.stuck_within_s
+        # held until the last request it could take (right before it left rotation) has
+        # ended or waited past the bound: only the stack can end those waits
+        hold_fault(drill, f"no request waits on the hung {hang.component} past the bound",
+                   until=hung + out_s + bound + HOLD_SLACK_S,
+                   holds=lambda: stuck(load, bound) == 0,
                    seen=lambda: f"{stuck(load, bound)} requests in flight longer than "
                                 f"{bound:g}s")
     resumed = drill.phase("fault reverted")
     drill.measure("back_in_rotation_s", await_recovery(
-        drill, f"every gateway takes {VICTIM} back", since=resumed, within=cfg.back_within_s,
-        check=lambda: every_gateway_sees(drill, VICTIM, healthy=True),
-        seen=lambda: gateways_see(drill, VICTIM)))
-    victim_before = node_counter(drill, VICTIM, SUCCESSES)
-    await_property(drill, f"{VICTIM} serves users again (its own {SUCCESSES})",
-                   cfg.back_within_s,
-                   lambda: node_counter(drill, VICTIM, SUCCESSES) > victim_before)
+        drill, f"{rotation.who} takes {hang.component} back", since=resumed,
+        within=cfg.back_within_s, check=lambda: rotation.back(drill),
+        seen=lambda: rotation.seen(drill)))
+    served_before = rotation.served(drill)
+    await_property(drill, f"{hang.component} serves users again ({rotation.served_what})",
+                   cfg.back_within_s, lambda: rotation.served(drill) > served_before)
     load.stop()
-    results = load.wait(within=bound * 2 + 30)
-    judge_users(drill, results, Window(hung, resumed), bound)
-    for alert, labels in (("GatewayBackendDown", {"worker": worker_url(drill, VICTIM)}),
-                          (hang.alert, {"node": VICTIM})):
+    results = load.wait(within=cfg.stuck_within_s * 2 + 30)
+    judge_users(drill, hang, results, Window(hung, resumed))
+    for alert, labels in alerts_of(drill, hang):
         drill.expect_alert(alert, "resolved", within=cfg.alert_within_s, labels=labels)
-    drill.expect_no_unexpected_alerts(ALLOWED_ALERTS | {hang.alert})
+    drill.expect_no_unexpected_alerts(set(hang.allowed) | {a for a, _ in alerts_of(drill, hang)})
+
+
+def alerts_of(drill: Drill, hang: Hang) -> list[tuple[str, dict[str, str]]]:
+    """The alerts the hang must raise: whoever routes to it says it is down; the
+    component's own alert, when that is another one."""
+    down = hang.rotation.down_alert(drill)
+    if hang.alert == down[0]:
+        return [down]
+    own = {"node": hang.component}
+    return [down, (hang.alert, own)]
 
 
 @contextmanager
 def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
-    """node1 stopped while users' requests run on it: the engine alone (its last report
-    must hold running requests, see :func:`engine_stopped_mid_work`), or the whole node
-    once its engine reports running requests (nothing reports after the stop)."""
+    """The component stopped while users' requests run on it: the engine alone (its last
+    report must hold running requests, see :func:`engine_stopped_mid_work`), or the whole
+    component once it holds users' requests (nothing of it reports after the stop)."""
     if hang.only is not None:
-        with engine_stopped_mid_work(drill) as fault:
+        with engine_stopped_mid_work(drill, hang) as fault:
             yield fault
         return
-    cfg = drill.config.hung_component
-    await_precondition(drill, f"{VICTIM}'s engine runs users' requests",
-                       cfg.precondition_within_s,
-                       lambda: node_counter(drill, VICTIM, RUNNING) > 0,
-                       lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
-    with PauseProcess(drill.stack, VICTIM) as fault:
-        drill.check(f"every process of {VICTIM} is stopped (the hang held)", True,
+    cfg = hang.config(drill)
+    rotation = hang.rotation
+    await_precondition(drill, f"{hang.component} holds users' requests ({rotation.busy_what})",
+                       cfg.precondition_within_s, lambda: rotation.busy(drill) > 0,
+                       lambda: f"{rotation.busy_what}: {rotation.busy(drill):g}")
+    with PauseProcess(drill.stack, hang.component) as fault:
+        drill.check(f"every process of {hang.component} is stopped (the hang held)", True,
                     f"stopped {list(fault.targets())}")
         yield fault
 
 
 @contextmanager
-def engine_stopped_mid_work(drill: Drill) -> Iterator[PauseProcess]:
+def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
     NodeStalled reads): the tiny model generates an answer in about a second and streams
     it out for several more, so an engine that runs requests a moment before the stop may
     have reported 0 by the stop (a local run: INCONCLUSIVE). A stop that finds it idle is
     resumed at once and tried again, within ``precondition_within_s``."""
-    cfg = drill.config.hung_component
+    cfg = hang.config(drill)
     deadline = time.monotonic() + cfg.precondition_within_s
     for attempt in itertools.count(1):
         remaining = max(1.0, deadline - time.monotonic())
         await_precondition(drill, f"{VICTIM}'s engine runs users' requests", remaining,
                            lambda: node_counter(drill, VICTIM, RUNNING) > 0,
                            lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
-        with PauseProcess(drill.stack, VICTIM, only=ENGINE) as fault:
+        with PauseProcess(drill.stack, hang.component, only=hang.only) as fault:
             last = settled(lambda: node_counter(drill, VICTIM, RUNNING))
             if last > 0:
                 drill.measure("stops_until_mid_work", attempt)
@@ -216,27 +353,29 @@ def settled(read: Callable[[], float]) -> float:
 
 
 def prove_the_hang(drill: Drill, hang: Hang, hung: float) -> None:
-    """The stack still asks node1 while it hangs: with the engine alone stopped, its API
-    server takes users' requests (its own log); with the whole node stopped, the gateways
-    keep sending it bytes and it sends none back (the fault proxy's counts)."""
-    cfg = drill.config.hung_component
+    """The stack still asks the hung component: with node1's engine alone stopped, its API
+    server takes users' requests (its own log); with a whole component stopped, the stack
+    keeps sending it bytes and it sends none back (the fault proxy's counts)."""
+    cfg = hang.config(drill)
     if hang.only is not None:
-        taken_before = requests_taken_by(drill, VICTIM).taken
-        await_precondition(drill, f"{VICTIM} takes users' requests while its engine is hung "
-                                  f"(its own log)", cfg.precondition_within_s,
-                           lambda: bool(requests_taken_by(drill, VICTIM).taken - taken_before),
-                           lambda: f"no request added to {VICTIM}'s log since the hang "
-                                   f"{time.time() - hung:.0f}s ago")
+        taken_before = requests_taken_by(drill, hang.component).taken
+        await_precondition(drill, f"{hang.component} takes users' requests while its engine "
+                                  "is hung (its own log)", cfg.precondition_within_s,
+                           lambda: bool(requests_taken_by(drill, hang.component).taken
+                                        - taken_before),
+                           lambda: f"no request added to {hang.component}'s log since the "
+                                   f"hang {time.time() - hung:.0f}s ago")
         return
-    # what node1 wrote before its stop may still leave its socket: wait for that to end
-    answered = settled(lambda: bytes_answered_by(drill, VICTIM))
-    asked = bytes_asked_of(drill, VICTIM)
-    await_precondition(drill, f"{VICTIM} is asked and answers nothing while hung "
+    name = hang.component
+    # what it wrote before its stop may still leave its socket: wait for that to end
+    answered = settled(lambda: bytes_answered_by(drill, name))
+    asked = bytes_asked_of(drill, name)
+    await_precondition(drill, f"{name} is asked and answers nothing while hung "
                               "(the fault proxy's counts)", cfg.precondition_within_s,
-                       lambda: (bytes_asked_of(drill, VICTIM) > asked
-                                and bytes_answered_by(drill, VICTIM) == answered),
-                       lambda: f"{bytes_asked_of(drill, VICTIM) - asked:.0f} bytes asked, "
-                               f"{bytes_answered_by(drill, VICTIM) - answered:.0f} answered "
+                       lambda: (bytes_asked_of(drill, name) > asked
+                                and bytes_answered_by(drill, name) == answered),
+                       lambda: f"{bytes_asked_of(drill, name) - asked:.0f} bytes asked, "
+                               f"{bytes_answered_by(drill, name) - answered:.0f} answered "
                                f"since the hang {time.time() - hung:.0f}s ago")
 
 
@@ -245,18 +384,22 @@ def stuck(load: BackgroundLoad, bound: float) -> int:
     return load.in_flight_sent_before(time.time() - bound)
 
 
-def judge_users(drill: Drill, results: tuple[RequestResult, ...], hang: Window,
-                bound: float) -> None:
+def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
+                window: Window) -> None:
     """Every request the hang could touch: in flight when it began or sent while it held.
-    How long the longest waited is the stack's bound on a hung engine; which node took
-    each failed one, node1's own log says."""
-    cfg: HungComponentConfig = drill.config.hung_component
-    touched = [r for r in results if r.sent_at < hang.end and r.sent_at + r.elapsed_s > hang.start]
+    How long the longest waited is the stack's bound on a hung component; that each failed
+    one was the hung component's, its own log (a node) or the front door's (a gateway)
+    says."""
+    cfg = hang.config(drill)
+    bound = cfg.stuck_within_s
+    touched = [r for r in results
+               if r.sent_at < window.end and r.sent_at + r.elapsed_s > window.start]
     failed = [r for r in touched if not r.ok and r.cancelled is None]
     answered = [r.ttft_s for r in touched if r.ok and r.ttft_s is not None]
-    longest = max((r.sent_at + r.elapsed_s - max(r.sent_at, hang.start) for r in touched),
+    longest = max((r.sent_at + r.elapsed_s - max(r.sent_at, window.start) for r in touched),
                   default=0.0)
-    elsewhere = requests_taken_by(drill, VICTIM).not_taken(r.stack_request_id for r in failed)
+    rotation = hang.rotation
+    elsewhere = rotation.not_its_own(drill, (r.stack_request_id for r in failed))
     drill.measure("requests_touched", len(touched))
     drill.measure("failed_requests", len(failed))
     drill.measure("longest_wait_after_hang_s", longest)
@@ -268,14 +411,16 @@ def judge_users(drill: Drill, results: tuple[RequestResult, ...], hang: Window,
                 f"{len(failed)} failed of {len(touched)} touched (budget "
                 f"{cfg.max_failed_requests}); first: "
                 f"{[stack_error_problem(r) or r.error for r in failed[:3]]}")
-    drill.check(f"only requests {VICTIM} took are lost (its own log)", not elsewhere,
-                f"{len(elsewhere)} of {len(failed)} failed requests were not {VICTIM}'s: "
-                f"{elsewhere[:3]}")
-    drill.check("no request waits on the hung node past the bound", longest <= bound,
+    drill.check(f"only requests {hang.component} took are lost ({rotation.evidence})",
+                not elsewhere,
+                f"{len(elsewhere)} of {len(failed)} failed requests were not "
+                f"{hang.component}'s: {elsewhere[:3]}")
+    drill.check(f"no request waits on the hung {hang.component} past the bound",
+                longest <= bound,
                 f"the longest ended {longest:.1f}s after the hang began (bound {bound:g}s)")
 
 
-@pytest.mark.parametrize("hang", [ENGINE_HANG, NODE_HANG], ids=lambda h: h.drill)
+@pytest.mark.parametrize("hang", [ENGINE_HANG, NODE_HANG, GATEWAY_HANG], ids=lambda h: h.drill)
 def test_hung_component(start_drill: StartDrill, hang: Hang) -> None:
     with start_drill(hang.drill) as drill:
         run_hung(drill, hang)

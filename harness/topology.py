@@ -123,6 +123,7 @@ class FrontDoorSpec:
     check_timeout_ms: int = 10000
     fall: int = 3
     rise: int = 2
+    server_timeout_margin_s: int = 5
 
 
 @dataclass(frozen=True)

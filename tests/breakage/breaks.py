@@ -58,14 +58,21 @@ def rendered_rules(stack: Stack) -> list[Rule]:
 @contextmanager
 def alert_rule_misspelled(stack: Stack, alert: str, metric: str) -> Iterator[None]:
     """The rule stays loaded but its expression names a metric nobody exports."""
-    assert any(r.get("alert") == alert and metric in str(r["expr"])
-               for r in rendered_rules(stack)), f"no {alert} rule reads {metric}"
+    with alert_expr_replaced(stack, alert, metric, f"{metric}_typo"):
+        yield
 
-    def misspell(rule: Rule) -> Rule:
+
+@contextmanager
+def alert_expr_replaced(stack: Stack, alert: str, old: str, new: str) -> Iterator[None]:
+    """``alert``'s rule stays loaded with ``old`` replaced by ``new`` in its expression."""
+    assert any(r.get("alert") == alert and old in str(r["expr"])
+               for r in rendered_rules(stack)), f"no {alert} rule reads {old!r}"
+
+    def replace_in(rule: Rule) -> Rule:
         if rule.get("alert") != alert:
             return rule
-        return {**rule, "expr": str(rule["expr"]).replace(metric, f"{metric}_typo")}
-    with alert_rules_edited(stack, misspell):
+        return {**rule, "expr": str(rule["expr"]).replace(old, new)}
+    with alert_rules_edited(stack, replace_in):
         yield
 
 
@@ -86,6 +93,23 @@ def front_door_config_edited(stack: Stack, edit: Callable[[str], str]) -> Iterat
 def without_checks(config: str) -> str:
     """haproxy.cfg with every server's health check dropped."""
     return re.sub(r" check$", "", config, flags=re.M)
+
+
+def front_door_server_timeout(seconds: int) -> Callable[[str], str]:
+    """haproxy.cfg whose front door waits ``seconds`` on a silent gateway."""
+    def wait(config: str) -> str:
+        edited, found = re.subn(r"^(\s*timeout server )\d+s$", rf"\g<1>{seconds}s", config,
+                                flags=re.M)
+        assert found, "no timeout server in the rendered haproxy.cfg"
+        return edited
+    return wait
+
+
+def without_response_timeout_retries(config: str) -> str:
+    """haproxy.cfg whose front door does not retry a request its gateway never answered."""
+    edited, found = re.subn(r"^(\s*retry-on .*) response-timeout$", r"\g<1>", config, flags=re.M)
+    assert found, "no retry-on response-timeout in the rendered haproxy.cfg"
+    return edited
 
 
 @contextmanager

@@ -3,24 +3,36 @@
 alert that reads a metric vLLM does not export (nobody hears of the hang), and on gateways
 whose request timeout is longer than the hang (users wait on the hung engine until it comes
 back). Whole node hung: on gateways that no longer check their workers (the node stays in
-rotation) and on a NodeDown that waits ten minutes (nobody hears of the hang)."""
+rotation) and on a NodeDown that counts only refused scrapes (a hung node refuses none). A gateway
+hung: on a front door that no longer checks its gateways (the hung gateway stays in
+rotation) and on a front door that does not retry what the hung gateway never answered
+(those users get a 504)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from drills import test_hung_component
-from drills.test_hung_component import ENGINE_HANG, NODE_HANG, VICTIM
+from drills.test_hung_component import ENGINE_HANG, GATEWAY_HANG, HUNG_GATEWAY, NODE_HANG, VICTIM
+from harness.stack.stack import Stack
 from tests.breakage.breaks import (
-    alert_for_stretched,
+    alert_expr_replaced,
     alert_rule_misspelled,
+    front_door_config_edited,
+    front_door_server_timeout,
     gateway_policy_changed,
+    without_checks,
+    without_response_timeout_retries,
 )
 from tests.breakage.sensitivity import Sensitivity
 
 #: Longer than the drill holds the hang: no gateway gives up on the hung engine.
 PATIENT_GATEWAYS_S = 600
 OUT_OF_ROTATION = f"every gateway takes {VICTIM} out of rotation"
+#: NodeDown's clause for a node that answers no scrape at all (they time out, not fail).
+NODE_HUNG_CLAUSE = "max_over_time(up{job=\"vllm\"}[30s]) == 0"
 
 
 def test_fails_when_the_gateways_check_vllms_own_health(sensitivity: Sensitivity) -> None:
@@ -41,13 +53,23 @@ def test_fails_when_node_stalled_reads_a_misspelled_metric(sensitivity: Sensitiv
 
 
 def test_fails_when_the_gateways_wait_on_the_hung_engine(sensitivity: Sensitivity) -> None:
-    """The gateways' request timeout raised past the hang: nothing ends the waits."""
+    """The gateways' request timeout raised past the hang, and the front door's with it
+    (it waits on a silent gateway a little longer than the gateways' timeout): nothing ends
+    the waits."""
     stack = sensitivity.stack
     sensitivity.expect_red(
         ENGINE_HANG.drill, test_hung_component.run_hung_engine,
-        lambda: gateway_policy_changed(
-            stack, lambda policy: replace(policy, request_timeout_s=PATIENT_GATEWAYS_S)),
-        "no request waits on the hung node past the bound")
+        lambda: patient_stack(stack), f"no request waits on the hung {VICTIM} past the bound")
+
+
+@contextmanager
+def patient_stack(stack: Stack) -> Iterator[None]:
+    """Gateways and front door that wait on a request longer than the drill holds the
+    hang. The front door is restored after the gateways (it renders from their policy)."""
+    with front_door_config_edited(stack, front_door_server_timeout(PATIENT_GATEWAYS_S)), \
+            gateway_policy_changed(
+                stack, lambda policy: replace(policy, request_timeout_s=PATIENT_GATEWAYS_S)):
+        yield
 
 
 def test_a_hung_node_fails_without_gateway_health_checks(sensitivity: Sensitivity) -> None:
@@ -60,8 +82,29 @@ def test_a_hung_node_fails_without_gateway_health_checks(sensitivity: Sensitivit
         OUT_OF_ROTATION)
 
 
-def test_a_hung_node_fails_when_node_down_waits_ten_minutes(sensitivity: Sensitivity) -> None:
+def test_a_hung_node_fails_when_node_down_needs_refused_scrapes(sensitivity: Sensitivity) -> None:
+    """NodeDown without its clause for scrapes that time out: a hung node refuses none."""
     sensitivity.expect_red(
         NODE_HANG.drill, test_hung_component.run_hung_node,
-        lambda: alert_for_stretched(sensitivity.stack, "NodeDown", "10m"),
+        lambda: alert_expr_replaced(sensitivity.stack, "NodeDown", NODE_HUNG_CLAUSE,
+                                    "scrape_duration_seconds{job=\"vllm\"} < 0"),
         "NodeDown goes firing")
+
+
+def test_a_hung_gateway_fails_without_front_door_health_checks(sensitivity: Sensitivity) -> None:
+    stack = sensitivity.stack
+    sensitivity.expect_red(
+        GATEWAY_HANG.drill, test_hung_component.run_hung_gateway,
+        lambda: front_door_config_edited(stack, without_checks),
+        f"the front door takes {HUNG_GATEWAY} out of rotation")
+
+
+def test_a_hung_gateway_fails_when_the_front_door_does_not_retry_what_it_never_answered(
+        sensitivity: Sensitivity) -> None:
+    """What the front door sent the hung gateway before marking it DOWN ends in a 504 at
+    the front door's timeout instead of being retried on the other gateway."""
+    stack = sensitivity.stack
+    sensitivity.expect_red(
+        GATEWAY_HANG.drill, test_hung_component.run_hung_gateway,
+        lambda: front_door_config_edited(stack, without_response_timeout_retries),
+        "requests lost to the hang are bounded")
