@@ -51,6 +51,7 @@ from harness.drill import (
     ensure_steady,
     every_gateway_sees,
     front_door_counter,
+    front_door_log,
     front_door_state,
     gateways_see,
     hold_fault,
@@ -63,15 +64,12 @@ from harness.drill import (
 )
 from harness.load import BackgroundLoad
 from harness.load.stats import Window
-from harness.observe.front_door_log import FrontDoorLog
 
 VICTIM, HUNG_GATEWAY = "node1", "gateway-a"
 ENGINE = "VLLM::EngineCore"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
 FRONT_DOOR_BACKEND = "gateways"
-#: Enough of the front door's log for every request a CI session sends (one line each).
-FRONT_DOOR_LOG_LINES = 500_000
 SETTLE_S = 0.3
 #: The hang outlasts the bound on the last request the hung component took by this.
 HOLD_SLACK_S = 2.0
@@ -179,8 +177,7 @@ class BehindTheFrontDoor:
                                   proxy=FRONT_DOOR_BACKEND, server=self.gateway, code="2xx")
 
     def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]:
-        log = drill.stack.log_tail(drill.stack.topology.front_door.name, FRONT_DOOR_LOG_LINES)
-        return FrontDoorLog.parse(log).not_sent_to(self.gateway, request_ids)
+        return front_door_log(drill).not_sent_to(self.gateway, request_ids)
 
 
 @dataclass(frozen=True)
@@ -194,10 +191,6 @@ class Hang:
     section: str                # its thresholds in drills.yaml
     rotation: Rotation
     allowed: frozenset[str]     # alerts it may also raise
-
-    @property
-    def what(self) -> str:
-        return f"{self.component}'s engine" if self.only else self.component
 
     def config(self, drill: Drill) -> HungComponentConfig:
         config: HungComponentConfig = getattr(drill.config, self.section)

@@ -19,6 +19,7 @@ from harness.drill.run import DrillRun
 from harness.errors import NotReady, ProbeError, Unreachable
 from harness.faults.process import Observed
 from harness.load.sse import stream_chunks
+from harness.observe.front_door_log import FrontDoorLog
 from harness.observe.recovery import time_to_recover
 from harness.observe.request_log import RequestLog
 from harness.waits import Probe, Wait
@@ -118,15 +119,22 @@ def _proxied_bytes(drill: DrillRun, node: str, direction: str) -> float:
     return value
 
 
-#: Enough of a node's log for every request a CI session sends it (one line each).
-NODE_LOG_LINES = 500_000
+#: Enough of a component's log for every request a CI session sends it (one line each).
+LOG_LINES = 500_000
 
 
-def requests_taken_by(drill: DrillRun, node: str, lines: int = NODE_LOG_LINES) -> RequestLog:
+def requests_taken_by(drill: DrillRun, node: str, lines: int = LOG_LINES) -> RequestLog:
     """The request ids ``node``'s own log says its engine took (see
     :mod:`harness.observe.request_log`), over its last ``lines`` lines; empty when the
     runtime keeps no log of it."""
     return RequestLog.parse(node, drill.stack.log_tail(node, lines=lines))
+
+
+def front_door_log(drill: DrillRun, lines: int = LOG_LINES) -> FrontDoorLog:
+    """The gateway the front door's own log says it sent each request to (see
+    :mod:`harness.observe.front_door_log`), over its last ``lines`` lines."""
+    name = drill.stack.topology.front_door.name
+    return FrontDoorLog.parse(drill.stack.log_tail(name, lines=lines))
 
 
 HOLD_POLL_S = 0.5
