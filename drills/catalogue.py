@@ -100,6 +100,8 @@ class CancelStormConfig:
     kv_peak_floor: float
     kv_sample_interval_s: float
     min_abort_ratio: float
+    young_within_s: float
+    min_young: int
     min_mid_stream_ratio: float
     concurrency: int
     output_tokens: int

@@ -1,11 +1,11 @@
 """Cancel storm: hundreds of streams opened through the front door and abandoned after a
 few chunks, in waves. The storm must occupy the KV cache (vLLM's own gauge, sampled during
 the storm, above a floor; else the fault did not take effect: INCONCLUSIVE). Then every
-node must let go: the engines aborted (vLLM's request accounting: started, not run to
-their end, no longer in the engine) the streams the front door saw abandoned mid-response
-(HAProxy's client aborts), no running or waiting requests, KV back at baseline, generation
-stopped, no leaked connections at the front door or the fault proxy, and
-KVCacheNotReleased stays quiet.
+node must let go: the engines aborted the streams whose clients left while they were still
+being generated (request by request: the front door's log says when each client left, the
+node's when it took the request and whether it aborted it), no running or waiting
+requests, KV back at baseline, generation stopped, no leaked connections at the front door
+or the fault proxy, and KVCacheNotReleased stays quiet.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import httpx
 
 from drills.catalogue import Drill, StartDrill
 from harness.drill import (
+    AbandonedStreams,
     DrillFailed,
     EngineAborts,
     KVPeakSampler,
@@ -25,14 +26,20 @@ from harness.drill import (
     NotReady,
     Probe,
     Wait,
+    abandoned_streams,
     assert_kv_released,
     cancel_storm_spec,
     engine_aborts,
     ensure_steady,
+    front_door_log,
     node_sources,
+    percentile,
     read_engine_requests,
+    requests_taken_by,
     scrape,
 )
+from harness.load.stats import Window
+from harness.observe.request_log import RequestLog
 
 # TPSDrop: abandoned streams stop generating while their arrivals are still in the
 # rule's rate window, so the storm's end reads as a drop in tokens/s.
@@ -131,13 +138,14 @@ def run_cancel_storm(drill: Drill) -> None:
     aborts_before = front_door_client_aborts(drill)
     engines_before = read_engine_requests(nodes)
 
-    drill.phase("fault applied")
+    storm_began = drill.phase("fault applied")
     abandoned = storm_under_sampling(drill)
     storm_ended = drill.phase("fault reverted")
 
     release = await_release(drill, nodes, storm_ended)
     judge_aborts(drill, engine_aborts(engines_before, read_engine_requests(nodes)),
-                 front_door_client_aborts(drill) - aborts_before, abandoned)
+                 front_door_client_aborts(drill) - aborts_before, abandoned,
+                 Window(storm_began, storm_ended))
     judge_release(drill, release)
     drill.phase("recovered")
 
@@ -180,28 +188,64 @@ def await_release(drill: Drill, nodes: dict[str, MetricsSource],
 
 
 def judge_aborts(drill: Drill, engines: EngineAborts, front_door: float,
-                 abandoned: int) -> None:
-    """The engines must abort what the stack saw abandoned.
+                 abandoned: int, storm: Window) -> None:
+    """The engines must abort what the clients left while it was still being generated.
 
     A client leaving counts only if it left while the stack was still sending: on a
     starved host the first chunks reach a client seconds late, and a short stream may be
     finished, and delivered to the front door, before its client reads three chunks.
     HAProxy's client aborts (transfers the client cut while the response was still being
-    sent) are the streams the stack saw abandoned; vLLM's accounting must show that many
-    aborts, within ``min_abort_ratio``. Too few of them and the storm did not abandon
-    anything the stack could still stop: INCONCLUSIVE.
+    sent) are the streams the stack saw abandoned; too few of them and the storm abandoned
+    nothing the stack could still stop: INCONCLUSIVE.
+
+    Even mid-response, a node may have generated the whole answer already (it ends one in
+    about a second): it is judged request by request (see
+    :mod:`harness.observe.abandoned`). Of the streams whose client left within
+    ``young_within_s`` of its node taking it, the engines must abort ``min_abort_ratio``.
+    vLLM's accounting over every stream is kept for the report.
     """
     cfg = drill.config.cancel_storm
     drill.measure("engine_aborts", engines.total)
     drill.measure("engine_streams_run_to_end", engines.finished)
     drill.measure("front_door_client_aborts", front_door)
-    seen = (f"haproxy_backend_client_aborts_total +{front_door:g} of {abandoned} abandoned "
-            f"streams; engines {engines.describe()}")
+    counted = (f"haproxy_backend_client_aborts_total +{front_door:g} of {abandoned} abandoned "
+               f"streams; engines {engines.describe()}")
     if front_door < cfg.min_mid_stream_ratio * abandoned:
         raise drill.inconclusive("the stack saw the clients leave mid-stream",
-                                 f"{seen} (floor {cfg.min_mid_stream_ratio:.0%} of abandoned)")
-    drill.check(ENGINES_ABORTED, engines.total >= cfg.min_abort_ratio * front_door,
-                f"{seen} (bound {cfg.min_abort_ratio:.0%} of the front door's client aborts)")
+                                 f"{counted} (floor {cfg.min_mid_stream_ratio:.0%} of abandoned)")
+    streams = abandoned_streams(front_door_log(drill).left_mid_response(storm.start, storm.end),
+                                [requests_taken_by(drill, node) for node in drill.stack.node_names])
+    young = streams.young(cfg.young_within_s)
+    aborted = sum(1 for s in young if s.aborted)
+    lags = streams.abort_lags()
+    drill.measure("abandoned_traced", len(streams.streams))
+    drill.measure("abandoned_untraced", streams.untraced)
+    drill.measure("abandoned_young", len(young))
+    drill.measure("abandoned_young_aborted", aborted)
+    if lags:
+        drill.measure("abort_lag_p95_s", percentile(lags, 95))
+    seen = (f"{aborted} of {len(young)} streams whose client left within "
+            f"{cfg.young_within_s:g}s of its node taking it were aborted (the front door's "
+            f"and the nodes' logs; {len(streams.streams)} left mid-response traced to a node, "
+            f"{streams.untraced} not); {counted}")
+    if len(young) < cfg.min_young:
+        judge_too_few_young(drill, streams, seen)
+        return
+    drill.check(ENGINES_ABORTED, aborted >= cfg.min_abort_ratio * len(young),
+                f"{seen} (bound {cfg.min_abort_ratio:.0%})")
+
+
+def judge_too_few_young(drill: Drill, streams: AbandonedStreams, seen: str) -> None:
+    """Too few clients left soon after their node took the request to judge the share
+    aborted (held streams keep the engines busy, so the rest wait in their queues first).
+    Then only none aborted at all is decisive: a healthy stack aborts dozens."""
+    cfg = drill.config.cancel_storm
+    if len(streams.streams) >= cfg.min_young and not streams.abort_lags():
+        drill.check(ENGINES_ABORTED, False,
+                    f"none of the {len(streams.streams)} streams abandoned mid-response was "
+                    f"aborted; {seen}")
+    raise drill.inconclusive("clients left while their engines still generated",
+                             f"{seen} (floor {cfg.min_young}; {RequestLog.how_to_log})")
 
 
 def judge_release(drill: Drill, release: KVRelease | DrillFailed) -> None:

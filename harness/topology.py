@@ -110,7 +110,7 @@ class GatewayPolicy:
     cb_failure_threshold: int = 3
     cb_success_threshold: int = 2
     cb_timeout_s: int = 5
-    request_timeout_s: int = 60
+    request_timeout_s: int = 30
     health_check_endpoint: str = "/health/engine"
 
 

@@ -100,12 +100,14 @@ from harness.load import (
 )
 from harness.load.stats import percentile
 from harness.observe import (
+    AbandonedStreams,
     EngineAborts,
     EngineRequests,
     KVPeak,
     KVPeakSampler,
     KVRelease,
     MetricsSource,
+    abandoned_streams,
     assert_kv_released,
     engine_aborts,
     node_sources,
@@ -118,6 +120,7 @@ from harness.waits import Probe, Wait
 __all__ = [
     "NOT_STEADY",
     "STEADY_PROPERTY",
+    "AbandonedStreams",
     "Bandwidth",
     "ClientPolicy",
     "DrillFailed",
@@ -168,6 +171,7 @@ __all__ = [
     "UserOutcomes",
     "Verdict",
     "Wait",
+    "abandoned_streams",
     "assert_kv_released",
     "await_decision",
     "await_precondition",

@@ -18,6 +18,7 @@ from harness.clients.metrics import (
     scrape,
 )
 from harness.clients.prometheus import ActiveAlert, PrometheusClient, Rule, Sample, Series
+from harness.observe.abandoned import AbandonedStream, AbandonedStreams, abandoned_streams
 from harness.observe.aborts import (
     EngineAborts,
     EngineRequests,
@@ -58,6 +59,8 @@ from harness.webhook.store import Notification
 
 __all__ = [
     "ALERT_CATALOGUE",
+    "AbandonedStream",
+    "AbandonedStreams",
     "ActiveAlert",
     "AlertDelivery",
     "AlertObservation",
@@ -89,6 +92,7 @@ __all__ = [
     "TimelineTargets",
     "Tolerance",
     "WebhookClient",
+    "abandoned_streams",
     "assert_kv_released",
     "engine_aborts",
     "for_seconds",

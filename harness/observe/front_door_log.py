@@ -1,31 +1,81 @@
-"""Which gateway the front door sent each request to, read from its own log.
+"""What the front door did with each request, read from its own log.
 
-HAProxy writes one line per request once it ends (the stack's ``log-format``): the
-backend and server it used (``gateways/gateway-a``; ``<NOSRV>`` when it answered itself)
-and the stack's request id (``id=fd-...``). A retried request names the last server
-tried.
+HAProxy writes one line per request once it ends (the stack's ``log-format``): when the
+request arrived (``%tr``, the front door's local time, to the millisecond), the backend
+and server it used (``gateways/gateway-a``; ``<NOSRV>`` when it answered itself), its
+timers (the last, ``%Ta``, how long the request was active), the status, the termination
+state (``CD--``: the client aborted while the response was being sent) and the stack's
+request id (``id=fd-...``). A retried request names the last server tried.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-LINE = re.compile(r"\] \S+ (?P<backend>[^/\s]+)/(?P<server>\S+) .* id=(?P<id>\S+)\s*$", re.M)
+LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
+                  r"(?P<backend>[^/\s]+)/(?P<server>\S+) (?P<timers>\S+) (?P<status>-?\d+) "
+                  r"\S+ (?P<termination>\S{4}) .* id=(?P<id>\S+)\s*$", re.M)
+DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
+#: HAProxy's termination state for a client that left while the response was being sent.
+CLIENT_LEFT_MID_RESPONSE = "CD"
+
+
+def _log_time(stamp: str) -> float:
+    """``05/Dec/2026:20:44:54.290`` (the front door's local time) as epoch seconds."""
+    seconds, millis = stamp.rsplit(".", 1)
+    return time.mktime(time.strptime(seconds, DATE_FORMAT)) + int(millis) / 1000
+
+
+@dataclass(frozen=True)
+class FrontDoorRequest:
+    """One request as the front door logged it."""
+
+    request_id: str
+    server: str
+    status: int
+    termination: str
+    arrived_at: float      # epoch seconds
+    ended_at: float        # arrival plus the time it was active (``%Ta``)
+
+    @property
+    def client_left_mid_response(self) -> bool:
+        return self.termination.startswith(CLIENT_LEFT_MID_RESPONSE)
+
+
+def _request(match: re.Match[str]) -> FrontDoorRequest:
+    arrived = _log_time(match["at"])
+    active_ms = int(match["timers"].rsplit("/", 1)[-1])
+    return FrontDoorRequest(request_id=match["id"], server=match["server"],
+                            status=int(match["status"]), termination=match["termination"],
+                            arrived_at=arrived, ended_at=arrived + max(active_ms, 0) / 1000)
 
 
 @dataclass(frozen=True)
 class FrontDoorLog:
-    """The server each request id was last sent to, as the front door logged it."""
+    """Each request the front door logged, by the stack's request id."""
 
-    server_of: Mapping[str, str]
+    requests: Mapping[str, FrontDoorRequest]
 
     @classmethod
     def parse(cls, log: str) -> FrontDoorLog:
-        return cls({m["id"]: m["server"] for m in LINE.finditer(log)})
+        return cls({m["id"]: _request(m) for m in LINE.finditer(log)})
+
+    @property
+    def server_of(self) -> Mapping[str, str]:
+        """The server each request was last sent to."""
+        return {rid: r.server for rid, r in self.requests.items()}
 
     def not_sent_to(self, server: str, stack_request_ids: Iterable[str | None]) -> list[str | None]:
         """Those of the ids the front door did not send to ``server`` (or did not log)."""
         return [rid for rid in stack_request_ids
-                if rid is None or self.server_of.get(rid) != server]
+                if rid is None or rid not in self.requests
+                or self.requests[rid].server != server]
+
+    def left_mid_response(self, since: float, until: float) -> list[FrontDoorRequest]:
+        """The requests that arrived between ``since`` and ``until`` (epoch) and whose
+        client left while the response was being sent."""
+        return [r for r in self.requests.values()
+                if since <= r.arrived_at <= until and r.client_left_mid_response]

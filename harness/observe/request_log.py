@@ -70,6 +70,11 @@ class RequestLog:
         """The requests it took from ``start`` up to (not including) ``end``."""
         return sorted(i for i, at in self.added_at.items() if start <= at < end)
 
+    def engine_ids_of(self, stack_request_id: str) -> list[str]:
+        """vLLM's ids for the request the stack knows by this id (vLLM's contains the
+        stack's), each with the time its engine took it."""
+        return [engine_id for engine_id in self.added_at if stack_request_id in engine_id]
+
     def took(self, stack_request_id: str | None) -> bool:
         """The node's engine took the request the stack answered with this id (vLLM's id
         contains the stack's); never for a request that has no stack id."""

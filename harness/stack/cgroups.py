@@ -138,6 +138,17 @@ def remove_other_hierarchies(run_id: str, cgroup_fs: Path = MEMORY_ROOT.parent) 
                 run.parent.rmdir()
 
 
+def remove_from_every_hierarchy(name: str, cgroup_fs: Path = MEMORY_ROOT.parent) -> list[Path]:
+    """rmdir ``name`` (a top-level cgroup, with everything under it) from every v1
+    hierarchy; returns the directories still there (busy)."""
+    if not cgroup_fs.is_dir():
+        return []
+    trees = [h / name for h in sorted(cgroup_fs.iterdir())]
+    for tree in trees:
+        _rmdir_tree(tree)
+    return [tree for tree in trees if tree.is_dir()]
+
+
 def _rmdir_tree(root: Path) -> None:
     """rmdir every directory under ``root``, deepest first (cgroup dirs only ever hold
     control files, which rmdir takes with them)."""

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import MissingDependency, StackError, Unreachable
+from harness.stack.cgroups import remove_from_every_hierarchy
 from harness.waits import Probe, Wait
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 BASE_REPOSITORY = "llm-drill/base"
 ENGINE_HINT = ("apt-get install -y docker.io iptables, then `llm-drill engine start` "
                "(or set DOCKER_HOST to an engine you run)")
+#: The cgroup every container of the project's daemon is made under (dockerd's default,
+#: ``/docker``, outlives the daemon in every hierarchy); removed when the daemon stops.
+ENGINE_CGROUP = "llm-drill-engine"
 START_WITHIN_S = 30.0
 STOP_WITHIN_S = 30.0
 
@@ -150,7 +154,8 @@ def death_of(state: Mapping[str, Any] | None) -> str | None:
 def daemon_argv(files: EngineFiles, dockerd: str) -> tuple[str, ...]:
     return (dockerd, "--data-root", str(files.data_root), "--exec-root", str(files.exec_root),
             "-H", files.url, "--pidfile", str(files.pidfile),
-            "--bridge=none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false")
+            "--bridge=none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
+            "--cgroup-parent", f"/{ENGINE_CGROUP}")
 
 
 def daemon_pid(files: EngineFiles) -> int | None:
@@ -204,6 +209,9 @@ def stop_daemon(files: EngineFiles) -> bool:
     left = mounts_under(files.root)
     if left:
         raise StackError(f"dockerd exited but left mounts under {files.root}: {left}")
+    busy = remove_from_every_hierarchy(ENGINE_CGROUP)
+    if busy:
+        raise StackError(f"dockerd exited but its containers' cgroups are still busy: {busy}")
     return True
 
 
