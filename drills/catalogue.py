@@ -127,6 +127,35 @@ class HungComponentConfig:
 
 
 @dataclass(frozen=True)
+class OverloadConfig:
+    capacity_users: int
+    warmup_s: float
+    capacity_s: float
+    output_tokens: int
+    surge_factor: float
+    min_overload_factor: float
+    surge_s: float
+    shed_within_s: float
+    max_queue_wait_s: float
+    max_engine_waiting: int
+    alert_within_s: float
+    recovery_within_s: float
+
+
+@dataclass(frozen=True)
+class RetryAfterConfig:
+    rate_per_s: float
+    requests: int
+    toxicity: float
+    retry_after_s: int
+    max_attempts: int
+    jitter: float
+    retry_after_cap_s: float
+    min_told: int
+    min_spread_s: float
+
+
+@dataclass(frozen=True)
 class HotSwapConfig:
     requests: int
     concurrency: int
@@ -150,6 +179,8 @@ class DrillsConfig:
     hot_swap: HotSwapConfig
     hung_component: HungComponentConfig
     hung_gateway: HungComponentConfig
+    overload: OverloadConfig
+    retry_after: RetryAfterConfig
 
 
 Drill = DrillRun[DrillsConfig]

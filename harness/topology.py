@@ -115,6 +115,36 @@ class GatewayPolicy:
 
 
 @dataclass(frozen=True)
+class Admission:
+    """The front door's admission control: what it lets through to the gateways when
+    more arrives than the stack can serve.
+
+    Each gateway is sent at most ``max_per_gateway`` requests at once; the rest wait at
+    the front door for a slot. Once ``max_queued`` wait, a new request is turned away at
+    once with a 429 (the error schema, the stack's request id, ``Retry-After:
+    retry_after_s``); one that waited ``queue_timeout_s`` without a slot gets a 503 with
+    the same ``Retry-After``. ``max_per_gateway`` 0 turns admission control off (every
+    request goes straight to a gateway, however many are running).
+    """
+
+    max_per_gateway: int = 4
+    max_queued: int = 2
+    queue_timeout_s: int = 1
+    retry_after_s: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_per_gateway < 0 or self.max_queued < 0:
+            raise ValueError("max_per_gateway and max_queued must be >= 0 "
+                             "(max_per_gateway 0: admission control off)")
+        if self.queue_timeout_s < 1 or self.retry_after_s < 1:
+            raise ValueError("queue_timeout_s and retry_after_s must be >= 1")
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_per_gateway > 0
+
+
+@dataclass(frozen=True)
 class FrontDoorSpec:
     name: str
     port: int
@@ -124,6 +154,7 @@ class FrontDoorSpec:
     fall: int = 3
     rise: int = 2
     server_timeout_margin_s: int = 5
+    admission: Admission = Admission()
 
 
 @dataclass(frozen=True)
@@ -185,6 +216,7 @@ class Thresholds:
     for_long_s: int = 5
     node_hung_s: int = 30
     node_stall_s: int = 20
+    shed_ratio: float = 0.05  # FrontDoorShedding: share of requests the front door turns away
 
 
 RESTART_POLICIES = ("on-failure", "never")

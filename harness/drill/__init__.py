@@ -58,7 +58,7 @@ from harness.drill.probes import (
     worker_url,
 )
 from harness.drill.run import STEADY_PROPERTY, DrillRun
-from harness.drill.steady import NOT_STEADY, ensure_steady
+from harness.drill.steady import NOT_STEADY, ensure_steady, serving_problems
 from harness.drill.traffic import open_loop_traffic
 from harness.errors import (
     DrillFailed,
@@ -211,6 +211,7 @@ __all__ = [
     "restarted_by_the_stack",
     "rollout_status",
     "scrape",
+    "serving_problems",
     "set_canary_in_rotation",
     "stack_error_problem",
     "streamed_ttft",

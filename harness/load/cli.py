@@ -91,6 +91,9 @@ def _add_shape(parser: argparse.ArgumentParser) -> None:
 
 def _add_hygiene(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=0, help="retries per request (0: off)")
+    parser.add_argument("--retry-after-jitter", type=float, default=1.0, metavar="J",
+                        help="a retry told Retry-After: T waits T x (1 + U(0, J)) so told "
+                             "clients do not return as one herd (0: exactly T; max 10)")
     parser.add_argument("--connect-timeout", type=float)
     parser.add_argument("--read-timeout", type=float)
     parser.add_argument("--idle-timeout", type=float, help="max gap between stream chunks")
@@ -197,7 +200,8 @@ def build_spec(ns: argparse.Namespace, choices: RunChoices | None = None) -> Loa
     policy = ClientPolicy(
         timeouts=Timeouts(connect=ns.connect_timeout, read=ns.read_timeout,
                           stream_idle=ns.idle_timeout),
-        retries=RetryPolicy(max_attempts=ns.retries + 1),
+        retries=RetryPolicy(max_attempts=ns.retries + 1,
+                            retry_after_jitter=ns.retry_after_jitter),
         cancel=CancelPolicy(after_chunks=ns.cancel_after_chunks, after_s=ns.cancel_after_s))
     return LoadSpec(target=ns.target, model=chosen.model, max_requests=chosen.max_requests,
                     duration_s=ns.duration, rate=ns.rate, concurrency=ns.concurrency,

@@ -111,7 +111,8 @@ class _State:
             attempt=self.attempt if self.ok else None, cancelled=self.cancelled,
             finish_reason=self.finish_reason, prompt_text=self.plan.prompt_text,
             completion_text="".join(self.text) if keep_text else None,
-            stack_request_id=self.stack_request_id, client_stall_s=self.client_stall_s)
+            stack_request_id=self.stack_request_id, client_stall_s=self.client_stall_s,
+            retry_after_s=self.retry_after)
 
     def _e2e(self) -> float | None:
         return self.last - self.start if self.ok and self.last is not None else None

@@ -71,7 +71,8 @@ class RequestResult:
     ``stack_request_id`` is the ``X-Request-Id`` the stack answered with on the last
     attempt (None when no response arrived or it carried none). A request whose timeout
     fired because the client itself stalled is ``cancelled="client_stalled"``: evidence
-    of the harness, not of the stack (:mod:`harness.load.stall`)."""
+    of the harness, not of the stack (:mod:`harness.load.stall`). ``retry_after_s`` is
+    the ``Retry-After`` (seconds) of the last attempt's error response, None without one."""
 
     request_id: str
     sent_at: float
@@ -93,6 +94,7 @@ class RequestResult:
     completion_text: str | None = None
     stack_request_id: str | None = None
     client_stall_s: float | None = None  # cancelled client_stalled: the stall that did it
+    retry_after_s: float | None = None  # the last attempt's Retry-After, if it sent one
 
     @property
     def ok(self) -> bool:

@@ -134,7 +134,10 @@ class RetryPolicy:
 
     Retried: HTTP 429 and 5xx, timeouts and connect errors, and only while no
     content chunk has arrived (a half-streamed answer is never replayed).
-    A ``Retry-After`` header sets a floor on the wait, capped at ``retry_after_cap_s``.
+    A ``Retry-After`` header sets a floor on the wait: ``told`` = the header capped
+    at ``retry_after_cap_s``, stretched by ``1 + U(0, retry_after_jitter)`` so clients
+    told the same value do not come back as one synchronized herd (never sooner than
+    told, at most ``(1 + retry_after_jitter)`` x told; 0 waits exactly ``told``).
     Retried requests carry one ``Idempotency-Key`` across all their attempts.
     """
 
@@ -142,6 +145,7 @@ class RetryPolicy:
     base_backoff_s: float = 0.1
     max_backoff_s: float = 5.0
     retry_after_cap_s: float = 30.0
+    retry_after_jitter: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= 20:
@@ -149,6 +153,8 @@ class RetryPolicy:
         if not 0 <= self.base_backoff_s <= self.max_backoff_s <= 300:
             raise ConfigError("need 0 <= base_backoff_s <= max_backoff_s <= 300",
                               field="retries.backoff")
+        if not 0 <= self.retry_after_jitter <= 10:
+            raise ConfigError("must be in [0, 10]", field="retries.retry_after_jitter")
 
     @property
     def enabled(self) -> bool:
@@ -159,7 +165,10 @@ class RetryPolicy:
         cap = min(self.max_backoff_s, self.base_backoff_s * 2 ** (retry - 1))
         wait = rng.uniform(0.0, cap)
         if retry_after is not None:
-            wait = max(wait, min(retry_after, self.retry_after_cap_s))
+            told = min(retry_after, self.retry_after_cap_s)
+            if self.retry_after_jitter > 0:  # 0: exactly told, and no extra draw from rng
+                told *= 1.0 + rng.uniform(0.0, self.retry_after_jitter)
+            wait = max(wait, told)
         return wait
 
 

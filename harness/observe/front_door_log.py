@@ -3,9 +3,11 @@
 HAProxy writes one line per request once it ends (the stack's ``log-format``): when the
 request arrived (``%tr``, the front door's local time, to the millisecond), the backend
 and server it used (``gateways/gateway-a``; ``<NOSRV>`` when it answered itself), its
-timers (the last, ``%Ta``, how long the request was active), the status, the termination
-state (``CD--``: the client aborted while the response was being sent) and the stack's
-request id (``id=fd-...``). A retried request names the last server tried.
+timers (the second, ``%Tw``, how long it waited for a gateway slot; the last, ``%Ta``, how
+long the request was active), the status, the termination state (``CD--``: the client
+aborted while the response was being sent), the client's own ``X-Request-Id`` (captured,
+``{...}``) and the stack's request id (``id=fd-...``). A retried request names the last
+server tried; a request the front door turned away itself names ``<NOSRV>``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
                   r"(?P<backend>[^/\s]+)/(?P<server>\S+) (?P<timers>\S+) (?P<status>-?\d+) "
-                  r"\S+ (?P<termination>\S{4}) .* id=(?P<id>\S+)\s*$", re.M)
+                  r"\S+ (?P<termination>\S{4}) \S+ \S+ (?:\{(?P<client_id>[^}]*)\} )?"
+                  r".* id=(?P<id>\S+)\s*$", re.M)
 DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
 #: HAProxy's termination state for a client that left while the response was being sent.
 CLIENT_LEFT_MID_RESPONSE = "CD"
@@ -39,6 +42,8 @@ class FrontDoorRequest:
     termination: str
     arrived_at: float      # epoch seconds
     ended_at: float        # arrival plus the time it was active (``%Ta``)
+    queued_s: float | None = None  # waited for a gateway slot (``%Tw``); None: never queued
+    client_id: str = ""    # the client's X-Request-Id, as it sent it ("" without one)
 
     @property
     def client_left_mid_response(self) -> bool:
@@ -47,10 +52,13 @@ class FrontDoorRequest:
 
 def _request(match: re.Match[str]) -> FrontDoorRequest:
     arrived = _log_time(match["at"])
-    active_ms = int(match["timers"].rsplit("/", 1)[-1])
+    timers = [int(t) for t in match["timers"].split("/")]
+    queued_ms, active_ms = timers[1], timers[-1]
     return FrontDoorRequest(request_id=match["id"], server=match["server"],
                             status=int(match["status"]), termination=match["termination"],
-                            arrived_at=arrived, ended_at=arrived + max(active_ms, 0) / 1000)
+                            arrived_at=arrived, ended_at=arrived + max(active_ms, 0) / 1000,
+                            queued_s=None if queued_ms < 0 else queued_ms / 1000,
+                            client_id=match["client_id"] or "")
 
 
 @dataclass(frozen=True)
@@ -79,3 +87,17 @@ class FrontDoorLog:
         client left while the response was being sent."""
         return [r for r in self.requests.values()
                 if since <= r.arrived_at <= until and r.client_left_mid_response]
+
+    def between(self, since: float, until: float) -> list[FrontDoorRequest]:
+        """The requests that arrived between ``since`` and ``until`` (epoch), oldest first."""
+        return sorted((r for r in self.requests.values() if since <= r.arrived_at <= until),
+                      key=lambda r: r.arrived_at)
+
+    def by_client_id(self, since: float, until: float) -> dict[str, list[FrontDoorRequest]]:
+        """The attempts of each client request (by the id its client sent) that arrived
+        between ``since`` and ``until``, oldest first; requests without one are left out."""
+        attempts: dict[str, list[FrontDoorRequest]] = {}
+        for request in self.between(since, until):
+            if request.client_id:
+                attempts.setdefault(request.client_id, []).append(request)
+        return attempts

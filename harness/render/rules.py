@@ -27,7 +27,7 @@ ALERT_CATALOGUE: tuple[str, ...] = (
     "TTFTHigh", "TPSDrop", "NodeDown", "NodeStalled", "EngineUnhealthy", "NodeOOMKilled",
     "KVCacheSaturated", "KVCacheNotReleased", "QueueBacklog", "ErrorRateHigh",
     "GatewayBackendDown", "CircuitOpen", "FrontDoorBackendDown", "FrontDoorRestarted",
-    "CanaryRolledBack",
+    "FrontDoorShedding", "CanaryRolledBack",
 )
 SEVERITIES: tuple[str, ...] = ("critical", "warning")
 GROUP_BY: tuple[str, ...] = ("alertname", "severity", "node", "gateway", "worker", "server",

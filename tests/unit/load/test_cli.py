@@ -32,10 +32,20 @@ def test_arguments_build_a_spec() -> None:
     spec = build_spec(ns)
     assert (spec.rate, spec.concurrency, spec.api) == (4.0, None, Api.CHAT)
     assert spec.policy.retries.max_attempts == 3
+    assert spec.policy.retries.retry_after_jitter == 1.0
     assert spec.policy.timeouts.stream_idle == 3.0
     assert spec.policy.cancel.after_chunks == 5
     assert (spec.output_len.low, spec.output_len.high) == (10, 20)
     assert callable(ns.func)
+
+
+def test_retry_after_jitter_is_passed_and_checked() -> None:
+    ns = parse(*BASE, "--rate", "4", "--retries", "2", "--retry-after-jitter", "0.5")
+    assert build_spec(ns).policy.retries.retry_after_jitter == 0.5
+    ns = parse(*BASE, "--rate", "4", "--retry-after-jitter", "0")
+    assert build_spec(ns).policy.retries.retry_after_jitter == 0.0
+    with pytest.raises(ConfigError, match=r"\[retries\.retry_after_jitter\]"):
+        build_spec(parse(*BASE, "--rate", "4", "--retry-after-jitter", "11"))
 
 
 def test_rate_and_concurrency_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,13 +9,15 @@ import httpx
 import pytest
 
 from harness.load import ClientPolicy, ErrorType, RetryPolicy, parse_retry_after
+from harness.load.result import result_from_json
 from tests.fakes import FakeClock
 from tests.unit.load.loadfakes import FakeServer, content, send_one, spec
 
 
-def retrying(attempts: int = 3, base: float = 0.1, cap: float = 5.0) -> ClientPolicy:
+def retrying(attempts: int = 3, base: float = 0.1, cap: float = 5.0,
+             jitter: float = 1.0) -> ClientPolicy:
     return ClientPolicy(retries=RetryPolicy(max_attempts=attempts, base_backoff_s=base,
-                                            max_backoff_s=cap))
+                                            max_backoff_s=cap, retry_after_jitter=jitter))
 
 
 @pytest.mark.asyncio
@@ -55,11 +57,82 @@ def test_backoff_draws_from_the_full_jitter_range() -> None:
 
 
 @pytest.mark.asyncio
-async def test_retry_after_is_a_floor(server: FakeServer, clock: FakeClock) -> None:
+async def test_retry_after_is_a_jittered_floor(server: FakeServer, clock: FakeClock) -> None:
     server.then(server.status(429, headers={"Retry-After": "2"}), server.ok())
     result = await send_one(server, spec(policy=retrying(base=0.01)), clock)
     assert result.ok and result.retries == 1
+    assert len(clock.slept) == 1 and 2.0 <= clock.slept[0] <= 4.0
+    assert result.retry_after_s is None  # the last attempt (a 200) sent none
+
+
+@pytest.mark.asyncio
+async def test_retry_after_without_jitter_is_exact(server: FakeServer, clock: FakeClock) -> None:
+    server.then(server.status(429, headers={"Retry-After": "2"}), server.ok())
+    result = await send_one(server, spec(policy=retrying(base=0.01, jitter=0.0)), clock)
+    assert result.ok and result.retries == 1
     assert clock.slept == [2.0]
+
+
+@pytest.mark.parametrize("jitter", [1.0, 0.5, 3.0])
+def test_retry_after_jitter_spreads_above_told(jitter: float) -> None:
+    policy = RetryPolicy(max_attempts=3, retry_after_jitter=jitter)
+    told = 2.0
+    waits = [policy.backoff(1, random.Random(seed), told) for seed in range(200)]
+    assert min(waits) >= told  # never sooner than told
+    assert max(waits) <= told * (1 + jitter)
+    assert max(waits) > told * (1 + jitter / 2)  # spread, not a herd at told
+    assert min(waits) < told * (1 + jitter / 4)
+    assert len(set(waits)) == 200
+
+
+def test_zero_retry_after_jitter_waits_exactly_told() -> None:
+    policy = RetryPolicy(max_attempts=3, retry_after_jitter=0.0)
+    waits = {policy.backoff(1, random.Random(seed), 2.0) for seed in range(200)}
+    assert waits == {2.0}
+
+
+def test_zero_retry_after_jitter_draws_like_before() -> None:
+    """j=0 takes nothing extra from the request's rng: later backoff draws are unchanged."""
+    policy = RetryPolicy(max_attempts=5, base_backoff_s=1.0, max_backoff_s=8.0,
+                         retry_after_jitter=0.0)
+    rng, plain = random.Random(7), random.Random(7)
+    policy.backoff(1, rng, 0.5)
+    plain.uniform(0.0, 1.0)
+    assert policy.backoff(2, rng, None) == policy.backoff(2, plain, None)
+
+
+def test_retry_after_cap_applies_before_the_jitter() -> None:
+    policy = RetryPolicy(max_attempts=3, retry_after_cap_s=5.0, retry_after_jitter=1.0)
+    waits = [policy.backoff(1, random.Random(seed), 3600.0) for seed in range(200)]
+    assert min(waits) >= 5.0 and max(waits) <= 10.0
+    assert max(waits) > 7.5
+
+
+def test_retry_after_jitter_is_still_at_least_the_backoff_draw() -> None:
+    policy = RetryPolicy(max_attempts=5, base_backoff_s=8.0, max_backoff_s=8.0,
+                         retry_after_jitter=1.0)
+    waits = [policy.backoff(1, random.Random(seed), 0.5) for seed in range(200)]
+    assert min(waits) >= 0.5 and max(waits) <= 8.0
+    assert max(waits) > 1.0  # the exponential draw (up to 8 s) wins over told x 2
+
+
+@pytest.mark.asyncio
+async def test_a_429_records_its_retry_after(server: FakeServer, clock: FakeClock) -> None:
+    server.then(server.status(429, b'{"error": {"message": "busy", "code": 429}}',
+                              headers={"Retry-After": "2"}))
+    result = await send_one(server, spec(policy=retrying(attempts=2)), clock)
+    assert len(server.requests) == 2
+    assert result.status == 429 and not result.ok
+    assert result.retry_after_s == 2.0
+    assert result_from_json(result.to_json()) == result
+
+
+@pytest.mark.asyncio
+async def test_an_error_without_retry_after_records_none(server: FakeServer,
+                                                         clock: FakeClock) -> None:
+    server.then(server.status(503))
+    result = await send_one(server, spec(), clock)
+    assert result.status == 503 and result.retry_after_s is None
 
 
 def test_retry_after_http_date_and_garbage() -> None:
@@ -74,8 +147,16 @@ def test_retry_after_http_date_and_garbage() -> None:
 @pytest.mark.asyncio
 async def test_retry_after_is_capped(server: FakeServer, clock: FakeClock) -> None:
     server.then(server.status(503, headers={"Retry-After": "3600"}), server.ok())
-    await send_one(server, spec(policy=retrying()), clock)
+    await send_one(server, spec(policy=retrying(jitter=0.0)), clock)
     assert clock.slept == [30.0]
+
+
+@pytest.mark.asyncio
+async def test_a_capped_retry_after_is_jittered_from_the_cap(server: FakeServer,
+                                                             clock: FakeClock) -> None:
+    server.then(server.status(503, headers={"Retry-After": "3600"}), server.ok())
+    await send_one(server, spec(policy=retrying()), clock)
+    assert len(clock.slept) == 1 and 30.0 <= clock.slept[0] <= 60.0
 
 
 @pytest.mark.asyncio
@@ -121,4 +202,5 @@ async def test_ttft_of_a_retried_request_counts_from_the_first_send(
     server.then(server.status(503, headers={"Retry-After": "1"}),
                 server.stream([(0.2, content("a")), (0.0, b"data: [DONE]\n\n")]))
     result = await send_one(server, spec(policy=retrying()), clock)
-    assert result.ttft_s == pytest.approx(1.2)
+    assert len(clock.slept) == 1 and clock.slept[0] >= 1.0
+    assert result.ttft_s == pytest.approx(clock.slept[0] + 0.2)

@@ -26,7 +26,7 @@ OK = RequestResult(request_id="a-1", sent_at=1.7e9, schedule_lag_s=0.0, ttft_s=0
                    prompt_tokens=4, chunks=3, status=200, finish_reason="length")
 FAILED = dataclasses.replace(OK, request_id="a-2", error=ErrorInfo(
     kind=ErrorType.SERVER, type="InternalServerError", code="500", message="dead"),
-    attempt=None, e2e_s=None, retries=2)
+    attempt=None, e2e_s=None, retries=2, status=503, retry_after_s=2.0)
 CANCELLED = dataclasses.replace(OK, request_id="a-3", cancelled=CancelReason.CHUNKS, e2e_s=None)
 
 
@@ -39,6 +39,16 @@ def test_jsonl_round_trips_one_object_per_line(tmp_path: Path) -> None:
     assert len(lines) == 3
     assert json.loads(lines[1])["error"]["kind"] == "5xx"
     assert list(read_jsonl(path)) == [OK, FAILED, CANCELLED]
+
+
+def test_a_results_line_without_retry_after_still_reads(tmp_path: Path) -> None:
+    """Files written before ``retry_after_s`` existed read back with None."""
+    data = json.loads(FAILED.to_json())
+    assert data["retry_after_s"] == 2.0
+    del data["retry_after_s"]
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(data) + "\n")
+    assert list(read_jsonl(path)) == [dataclasses.replace(FAILED, retry_after_s=None)]
 
 
 def test_jsonl_appends_to_an_existing_file(tmp_path: Path) -> None:

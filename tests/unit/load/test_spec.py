@@ -66,6 +66,13 @@ def test_load_spec_bounds(overrides: dict[str, object], field: str) -> None:
 def test_policy_bounds() -> None:
     with pytest.raises(ConfigError, match=r"retries\.max_attempts"):
         RetryPolicy(max_attempts=0)
+    for jitter in (-0.1, 10.5, float("nan")):
+        with pytest.raises(ConfigError) as info:
+            RetryPolicy(retry_after_jitter=jitter)
+        assert info.value.field == "retries.retry_after_jitter"
+    assert RetryPolicy(retry_after_jitter=0.0).retry_after_jitter == 0.0
+    assert RetryPolicy(retry_after_jitter=10.0).retry_after_jitter == 10.0
+    assert RetryPolicy().retry_after_jitter == 1.0
     with pytest.raises(ConfigError, match=r"timeouts\.read"):
         Timeouts(read=0)
     with pytest.raises(ConfigError, match=r"cancel\.after_chunks"):

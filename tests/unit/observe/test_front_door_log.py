@@ -20,7 +20,8 @@ def test_each_request_is_known_by_the_server_it_was_sent_to() -> None:
     log = FrontDoorLog.parse(LOG)
 
     assert log.server_of == {"fd-b": "gateway-b", "fd-a": "gateway-a", "fd-none": "<NOSRV>",
-                             "fd-c": "gateway-a"}
+                             "fd-c": "gateway-a", "fd-q": "gateway-b", "fd-shed1": "<NOSRV>",
+                             "fd-shed2": "gateway-a"}
 
 
 def test_requests_sent_elsewhere_or_never_logged_are_not_the_gateways() -> None:
@@ -46,3 +47,26 @@ def test_only_clients_that_left_mid_response_within_the_window_are_abandoned() -
 
     assert [r.request_id for r in left] == ["fd-c"]
     assert log.left_mid_response(start + 5, start + 10) == []
+
+
+def test_the_wait_for_a_gateway_slot_is_known_only_for_requests_that_queued() -> None:
+    log = FrontDoorLog.parse(LOG)
+
+    assert log.requests["fd-q"].queued_s == 0.8
+    assert log.requests["fd-b"].queued_s == 0.0
+    assert log.requests["fd-shed1"].queued_s is None  # turned away before any queue
+    assert (log.requests["fd-shed1"].status, log.requests["fd-shed1"].termination) == (
+        429, "PR--")
+
+
+def test_attempts_are_grouped_by_the_id_their_client_sent() -> None:
+    log = FrontDoorLog.parse(LOG)
+    start = local("2026-12-05 16:59:36")
+
+    attempts = log.by_client_id(start, start + 10)
+
+    assert [r.request_id for r in attempts["adf328f2-000059"]] == ["fd-shed1", "fd-shed2"]
+    assert "" not in attempts  # requests sent without an id are nobody's attempts
+    assert set(attempts) == {"adf328f2-000055", "adf328f2-000057", "adf328f2-000058",
+                             "adf328f2-000059"}
+    assert list(log.by_client_id(start + 8, start + 10)) == []
