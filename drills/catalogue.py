@@ -123,6 +123,7 @@ class HungComponentConfig:
     alert_within_s: float
     stuck_within_s: float
     max_failed_requests: int
+    max_shed_ratio: float
     back_within_s: float
 
 

@@ -79,9 +79,14 @@ HOLD_SLACK_S = 2.0
 #: KVCacheSaturated on node2 for a second of the whole node's hang). A hung engine's last
 #: report, which its live API server keeps serving, also keeps the KV cache its running
 #: requests held (a local run saw KVCacheSaturated on node1 for the whole hang).
-NODE_HANG_ALERTS = {"TTFTHigh", "TPSDrop", "CircuitOpen", "QueueBacklog", "KVCacheSaturated"}
+#: The requests a hung component took hold their front-door slots until a timeout ends
+#: them, so the front door sheds part of the rest (judged: clean and bounded): users see
+#: errors (429, 503) and the front door counts its denials.
+SHEDDING_ALERTS = {"FrontDoorShedding", "ErrorRateHigh"}
+NODE_HANG_ALERTS = {"TTFTHigh", "TPSDrop", "CircuitOpen", "QueueBacklog", "KVCacheSaturated",
+                    *SHEDDING_ALERTS}
 #: Users wait on a hung gateway until the front door gives up on it.
-GATEWAY_HANG_ALERTS = {"TTFTHigh", "TPSDrop"}
+GATEWAY_HANG_ALERTS = {"TTFTHigh", "TPSDrop", *SHEDDING_ALERTS}
 
 
 class Rotation(Protocol):
@@ -387,7 +392,10 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
     bound = cfg.stuck_within_s
     touched = [r for r in results
                if r.sent_at < window.end and r.sent_at + r.elapsed_s > window.start]
-    failed = [r for r in touched if not r.ok and r.cancelled is None]
+    shed_ids = front_door_log(drill).shed_ids()
+    shed = [r for r in touched if r.stack_request_id in shed_ids]
+    failed = [r for r in touched if not r.ok and r.cancelled is None
+              and r.stack_request_id not in shed_ids]
     answered = [r.ttft_s for r in touched if r.ok and r.ttft_s is not None]
     longest = max((r.sent_at + r.elapsed_s - max(r.sent_at, window.start) for r in touched),
                   default=0.0)
@@ -395,6 +403,7 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
     elsewhere = rotation.not_its_own(drill, (r.stack_request_id for r in failed))
     drill.measure("requests_touched", len(touched))
     drill.measure("failed_requests", len(failed))
+    drill.measure("shed_requests", len(shed))
     drill.measure("longest_wait_after_hang_s", longest)
     drill.measure("left_by_the_client", sum(1 for r in touched if r.cancelled is not None))
     if answered:
@@ -404,6 +413,7 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
                 f"{len(failed)} failed of {len(touched)} touched (budget "
                 f"{cfg.max_failed_requests}); first: "
                 f"{[stack_error_problem(r) or r.error for r in failed[:3]]}")
+    judge_shed(drill, hang, shed, touched)
     drill.check(f"only requests {hang.component} took are lost ({rotation.evidence})",
                 not elsewhere,
                 f"{len(elsewhere)} of {len(failed)} failed requests were not "
@@ -411,6 +421,25 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
     drill.check(f"no request waits on the hung {hang.component} past the bound",
                 longest <= bound,
                 f"the longest ended {longest:.1f}s after the hang began (bound {bound:g}s)")
+
+
+def judge_shed(drill: Drill, hang: Hang, shed: list[RequestResult],
+               touched: list[RequestResult]) -> None:
+    """What the front door's admission control turned away while the component hung:
+    the hung component's requests hold their slots until a timeout ends them, so the
+    rest of the stack has fewer. Not lost on the hung component, and not silent: each a
+    clean refusal (the error schema, the stack's request id, Retry-After), and at most
+    ``max_shed_ratio`` of the requests the hang touched."""
+    cfg = hang.config(drill)
+    unclean = [f"{r.stack_request_id}: {stack_error_problem(r) or 'no Retry-After'}"
+               for r in shed if stack_error_problem(r) or r.retry_after_s is None]
+    drill.check_together(
+        ("requests shed while the component hung are turned away cleanly", not unclean,
+         f"{len(unclean)} of {len(shed)}: {unclean[:3]}"),
+        ("requests shed while the component hung are bounded",
+         len(shed) <= cfg.max_shed_ratio * len(touched),
+         f"{len(shed)} of {len(touched)} touched shed by the front door (at most "
+         f"{cfg.max_shed_ratio:.0%})"))
 
 
 @pytest.mark.parametrize("hang", [ENGINE_HANG, NODE_HANG, GATEWAY_HANG], ids=lambda h: h.drill)

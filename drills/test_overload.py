@@ -62,7 +62,6 @@ from harness.observe.front_door_log import FrontDoorRequest
 ALLOWED_ALERTS = {"FrontDoorShedding", "TTFTHigh", "QueueBacklog", "TPSDrop",
                   "ErrorRateHigh", "KVCacheSaturated"}
 SHED_STATUSES = (429, 503)
-TURNED_AWAY_BY_THE_FRONT_DOOR = "<NOSRV>"  # the server a request the front door answered names
 DENIED = "haproxy_frontend_requests_denied_total"
 LOG_RESOLUTION_S = 0.005  # the front door logs to the millisecond; its clock, not the client's
 CAPACITY_REQUESTS = 10_000  # closed-loop users stop at the window's end; this only bounds them
@@ -171,15 +170,10 @@ def prove_the_overload(drill: Drill, logged: Sequence[FrontDoorRequest],
                 f"{arrived:.2f}/s, {factor:.2f}x the {capacity:.2f}/s served")
 
 
-def turned_away(logged: Sequence[FrontDoorRequest]) -> list[FrontDoorRequest]:
-    return [r for r in logged
-            if r.status in SHED_STATUSES and r.server == TURNED_AWAY_BY_THE_FRONT_DOOR]
-
-
 def judge_shedding(drill: Drill, logged: Sequence[FrontDoorRequest],
                    results: Sequence[RequestResult], denied: float) -> None:
     cfg = drill.config.overload
-    shed = turned_away(logged)
+    shed = [r for r in logged if r.shed]
     drill.measure("shed_requests", len(shed))
     drill.measure("shed_ratio", len(shed) / max(1, len(logged)))
     drill.check("the front door turns away what it cannot serve",

@@ -24,6 +24,11 @@ LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
 DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
 #: HAProxy's termination state for a client that left while the response was being sent.
 CLIENT_LEFT_MID_RESPONSE = "CD"
+#: Termination states of a request the front door's admission control turned away: denied
+#: by its rule (``PR``: a 429 while the queue is full) or timed out waiting for a slot
+#: (``sQ``: a 503).
+SHED = ("PR", "sQ")
+NO_SERVER = "<NOSRV>"
 
 
 def _log_time(stamp: str) -> float:
@@ -48,6 +53,11 @@ class FrontDoorRequest:
     @property
     def client_left_mid_response(self) -> bool:
         return self.termination.startswith(CLIENT_LEFT_MID_RESPONSE)
+
+    @property
+    def shed(self) -> bool:
+        """Turned away by the front door's admission control, never sent to a gateway."""
+        return self.server == NO_SERVER and self.termination[:2] in SHED
 
 
 def _request(match: re.Match[str]) -> FrontDoorRequest:
@@ -81,6 +91,10 @@ class FrontDoorLog:
         return [rid for rid in stack_request_ids
                 if rid is None or rid not in self.requests
                 or self.requests[rid].server != server]
+
+    def shed_ids(self) -> frozenset[str]:
+        """The stack's ids of every request the front door's admission control shed."""
+        return frozenset(rid for rid, r in self.requests.items() if r.shed)
 
     def left_mid_response(self, since: float, until: float) -> list[FrontDoorRequest]:
         """The requests that arrived between ``since`` and ``until`` (epoch) and whose

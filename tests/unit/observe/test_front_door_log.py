@@ -21,7 +21,7 @@ def test_each_request_is_known_by_the_server_it_was_sent_to() -> None:
 
     assert log.server_of == {"fd-b": "gateway-b", "fd-a": "gateway-a", "fd-none": "<NOSRV>",
                              "fd-c": "gateway-a", "fd-q": "gateway-b", "fd-shed1": "<NOSRV>",
-                             "fd-shed2": "gateway-a"}
+                             "fd-shed2": "gateway-a", "fd-queued-out": "<NOSRV>"}
 
 
 def test_requests_sent_elsewhere_or_never_logged_are_not_the_gateways() -> None:
@@ -70,3 +70,11 @@ def test_attempts_are_grouped_by_the_id_their_client_sent() -> None:
     assert set(attempts) == {"adf328f2-000055", "adf328f2-000057", "adf328f2-000058",
                              "adf328f2-000059"}
     assert list(log.by_client_id(start + 8, start + 10)) == []
+
+
+def test_only_requests_admission_control_turned_away_are_shed() -> None:
+    log = FrontDoorLog.parse(LOG)
+
+    # a 429 its rule denied is shed; a 503 for want of any gateway (SC) is not
+    assert log.shed_ids() == frozenset({"fd-shed1", "fd-queued-out"})
+    assert not log.requests["fd-none"].shed
