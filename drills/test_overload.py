@@ -56,7 +56,7 @@ from harness.drill import (
     stack_error_problem,
     streamed_ttft,
 )
-from harness.load.spec import Lengths
+from harness.load.spec import Arrival, Lengths
 from harness.observe.front_door_log import FrontDoorRequest
 
 ALLOWED_ALERTS = {"FrontDoorShedding", "TTFTHigh", "QueueBacklog", "TPSDrop",
@@ -273,12 +273,14 @@ def told_to_wait(drill: Drill) -> list[HttpError]:
 
 
 def patient_users(drill: Drill) -> LoadSpec:
+    """Evenly spaced, so that every one of ``requests`` is sent (Poisson arrivals over the
+    same window sent 32 of 40 once, and 14 were told to wait, near ``min_told``)."""
     cfg = drill.config.retry_after
     retries = RetryPolicy(max_attempts=cfg.max_attempts, retry_after_cap_s=cfg.retry_after_cap_s,
                           retry_after_jitter=cfg.jitter)
     return LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model,
-                    rate=cfg.rate_per_s, max_requests=cfg.requests,
-                    duration_s=cfg.requests / cfg.rate_per_s, drain_s=90,
+                    rate=cfg.rate_per_s, arrival=Arrival.CONSTANT, max_requests=cfg.requests,
+                    duration_s=cfg.requests / cfg.rate_per_s + 1, drain_s=90,
                     output_len=parse_lengths("16", field_name="output_len"),
                     policy=ClientPolicy(timeouts=Timeouts(connect=5.0, read=30.0),
                                         retries=retries))
