@@ -108,7 +108,7 @@ def surge(drill: Drill, capacity: float) -> LoadSpec:
     return LoadSpec(target=drill.stack.front_door_url, model=drill.stack.model, rate=rate,
                     max_requests=int(rate * cfg.surge_s), duration_s=cfg.surge_s, drain_s=60,
                     output_len=output_len(drill), stream=False,
-                    policy=ClientPolicy(timeouts=Timeouts(connect=5.0, read=60.0)))
+                    policy=ClientPolicy(timeouts=Timeouts(connect=30.0, read=60.0)))
 
 
 def stack_processes(drill: Drill) -> dict[str, int | None]:
