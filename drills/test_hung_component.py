@@ -59,6 +59,7 @@ from harness.drill import (
     open_loop_traffic,
     percentile,
     requests_taken_by,
+    shed_problem,
     stack_error_problem,
     worker_url,
 )
@@ -431,8 +432,8 @@ def judge_shed(drill: Drill, hang: Hang, shed: list[RequestResult],
     clean refusal (the error schema, the stack's request id, Retry-After), and at most
     ``max_shed_ratio`` of the requests the hang touched."""
     cfg = hang.config(drill)
-    unclean = [f"{r.stack_request_id}: {stack_error_problem(r) or 'no Retry-After'}"
-               for r in shed if stack_error_problem(r) or r.retry_after_s is None]
+    unclean = [f"{r.stack_request_id}: {problem}" for r in shed
+               for problem in [shed_problem(r)] if problem]
     drill.check_together(
         ("requests shed while the component hung are turned away cleanly", not unclean,
          f"{len(unclean)} of {len(shed)}: {unclean[:3]}"),

@@ -53,6 +53,7 @@ from harness.drill import (
     percentile,
     quantile_bound,
     serving_problems,
+    shed_problem,
     stack_error_problem,
     streamed_ttft,
 )
@@ -184,7 +185,7 @@ def judge_shedding(drill: Drill, logged: Sequence[FrontDoorRequest],
     drill.measure("shed_slowest_s", slowest)
     refused = [r for r in results if r.status in SHED_STATUSES]
     unclean = [f"{r.stack_request_id or r.request_id}: {problem}" for r in refused
-               for problem in [stack_error_problem(r) or retry_after_problem(r)] if problem]
+               for problem in [shed_problem(r)] if problem]
     unanswered = [f"{r.request_id}: {stack_error_problem(r)}" for r in results
                   if r.status is None and r.cancelled is None]
     drill.check_together(
@@ -195,12 +196,6 @@ def judge_shedding(drill: Drill, logged: Sequence[FrontDoorRequest],
          f"{len(unclean)} of {len(refused)}: {unclean[:5]}"),
         ("every user gets an answer (served or shed), never a timeout or a dropped "
          "connection", not unanswered, f"{len(unanswered)} of {len(results)}: {unanswered[:5]}"))
-
-
-def retry_after_problem(result: RequestResult) -> str | None:
-    if result.retry_after_s is None:
-        return f"{result.status} without Retry-After"
-    return None
 
 
 def judge_admitted(drill: Drill, logged: Sequence[FrontDoorRequest],

@@ -30,6 +30,7 @@ from harness.drill.config import (
 from harness.drill.evidence import (
     UserOutcomes,
     cut_mid_stream,
+    shed_problem,
     stack_error_problem,
     user_outcomes,
 )
@@ -213,6 +214,7 @@ __all__ = [
     "scrape",
     "serving_problems",
     "set_canary_in_rotation",
+    "shed_problem",
     "stack_error_problem",
     "streamed_ttft",
     "tagged_processes",

@@ -31,6 +31,15 @@ def stack_error_problem(result: RequestResult) -> str | None:
     return None if result.ok else _body_problem(result)
 
 
+def shed_problem(result: RequestResult) -> str | None:
+    """None when ``result`` is a clean refusal: the stack's clean error (see
+    :func:`stack_error_problem`) that also says when to come back (``Retry-After``)."""
+    problem = stack_error_problem(result)
+    if problem is None and result.retry_after_s is None:
+        return f"{result.status} without Retry-After"
+    return problem
+
+
 def _body_problem(result: RequestResult) -> str | None:
     error = result.error
     if error is None:

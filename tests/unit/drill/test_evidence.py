@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.drill import cut_mid_stream, stack_error_problem, user_outcomes
+from harness.drill import cut_mid_stream, shed_problem, stack_error_problem, user_outcomes
 from harness.load.result import CancelReason, ErrorInfo, ErrorType, RequestResult
 
 OK = RequestResult(request_id="client-1", sent_at=0.0, schedule_lag_s=0.0, ttft_s=0.1,
@@ -71,3 +71,10 @@ def test_excused_results_are_counted_apart() -> None:
                              and cut_mid_stream(r))
     assert (outcomes.ok, outcomes.excused, outcomes.users) == (1, 1, 3)
     assert outcomes.unclear == ("client-late: 200 then stream_cut: peer closed connection",)
+
+
+def test_a_clean_refusal_is_the_stacks_clean_error_saying_when_to_come_back() -> None:
+    assert shed_problem(replace(FRONT_DOOR_503, retry_after_s=2.0)) is None
+    assert shed_problem(FRONT_DOOR_503) == "503 without Retry-After"
+    unclean = shed_problem(replace(FRONT_DOOR_503, stack_request_id=None, retry_after_s=2.0))
+    assert unclean is not None and "without the stack's X-Request-Id" in unclean
