@@ -97,6 +97,7 @@ class CancelStormConfig:
     streams_per_wave: int
     chunks_before_cancel: int
     min_abandoned_ratio: float
+    max_shed_ratio: float
     kv_peak_floor: float
     kv_sample_interval_s: float
     min_abort_ratio: float
@@ -157,6 +158,17 @@ class RetryAfterConfig:
 
 
 @dataclass(frozen=True)
+class RollingUpgradeConfig:
+    revision: str
+    nodes: int
+    rate_per_s: float
+    output_tokens: int
+    answered: int
+    traffic_within_s: float
+    busy_within_s: float
+
+
+@dataclass(frozen=True)
 class HotSwapConfig:
     requests: int
     concurrency: int
@@ -182,6 +194,7 @@ class DrillsConfig:
     hung_gateway: HungComponentConfig
     overload: OverloadConfig
     retry_after: RetryAfterConfig
+    rolling_upgrade: RollingUpgradeConfig
 
 
 Drill = DrillRun[DrillsConfig]

@@ -119,6 +119,11 @@ class Rotation(Protocol):
 
     def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]: ...
 
+    def given_up_unanswered(self, drill: Drill,
+                            request_ids: Iterable[str | None]) -> list[str] | None:
+        """The requests it gave up on while the hung component had not answered them at
+        all: those it could have retried elsewhere. None: its evidence does not say."""
+
 
 @dataclass(frozen=True)
 class BehindTheGateways:
@@ -150,6 +155,12 @@ class BehindTheGateways:
 
     def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]:
         return requests_taken_by(drill, self.node).not_taken(request_ids)
+
+    def given_up_unanswered(self, drill: Drill,
+                            request_ids: Iterable[str | None]) -> list[str] | None:
+        """vllm-router logs no outcome per request: the users' failures are judged as lost
+        (bounded, and node1's own) instead."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,10 @@ class BehindTheFrontDoor:
 
     def not_its_own(self, drill: Drill, request_ids: Iterable[str | None]) -> list[str | None]:
         return front_door_log(drill).not_sent_to(self.gateway, request_ids)
+
+    def given_up_unanswered(self, drill: Drill,
+                            request_ids: Iterable[str | None]) -> list[str] | None:
+        return front_door_log(drill).gave_up_unanswered(self.gateway, request_ids)
 
 
 @dataclass(frozen=True)
@@ -415,6 +430,12 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
                 f"{cfg.max_failed_requests}); first: "
                 f"{[stack_error_problem(r) or r.error for r in failed[:3]]}")
     judge_shed(drill, hang, shed, touched)
+    given_up = rotation.given_up_unanswered(drill, (r.stack_request_id for r in failed))
+    if given_up is not None:
+        drill.check(f"{rotation.who} retries elsewhere what the hung {hang.component} never "
+                    "answered", not given_up,
+                    f"{len(given_up)} of {len(failed)} failed requests ended unanswered by "
+                    f"{hang.component} ({rotation.evidence}): {given_up[:3]}")
     drill.check(f"only requests {hang.component} took are lost ({rotation.evidence})",
                 not elsewhere,
                 f"{len(elsewhere)} of {len(failed)} failed requests were not "

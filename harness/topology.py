@@ -297,12 +297,40 @@ class RolloutPolicy:
 
 
 @dataclass(frozen=True)
+class UpgradePolicy:
+    """How the stack's rolling upgrade takes each node to a new revision (see
+    harness.rollout.upgrade): ``drain`` it from the gateways first, wait up to
+    ``drain_within_s`` for what it holds to finish (``finish_in_flight``), stop it (SIGTERM,
+    SIGKILL after ``stop_grace_s``; 0: SIGKILL at once), start it on the new revision within
+    ``ready_within_s``, answer ``warmup_requests`` completions of ``warmup_tokens`` before
+    it rejoins the gateways (``rejoin``; vllm-router never takes back a worker it was told
+    to remove, so without it the node stays out)."""
+
+    drain: bool = True
+    finish_in_flight: bool = True
+    drain_within_s: float = 60.0
+    stop_grace_s: float = 30.0
+    ready_within_s: float = 240.0
+    warmup_requests: int = 3
+    warmup_tokens: int = 8
+    rejoin: bool = True
+
+    def __post_init__(self) -> None:
+        if self.drain_within_s <= 0 or self.ready_within_s <= 0 or self.stop_grace_s < 0:
+            raise ValueError("drain_within_s and ready_within_s must be > 0, stop_grace_s >= 0")
+        if self.warmup_requests < 0 or self.warmup_tokens < 1:
+            raise ValueError("warmup_requests must be >= 0 and warmup_tokens >= 1")
+
+
+@dataclass(frozen=True)
 class RolloutSpec:
-    """The rollout controller: canary analysis, rollback and shadow traffic."""
+    """The rollout controller (canary analysis, rollback and shadow traffic) and the
+    rolling upgrade's procedure."""
 
     name: str
     port: int
     analysis: RolloutPolicy = RolloutPolicy()
+    upgrade: UpgradePolicy = UpgradePolicy()
 
 
 @dataclass(frozen=True)

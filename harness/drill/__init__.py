@@ -61,6 +61,7 @@ from harness.drill.probes import (
 from harness.drill.run import STEADY_PROPERTY, DrillRun
 from harness.drill.steady import NOT_STEADY, ensure_steady, serving_problems
 from harness.drill.traffic import open_loop_traffic
+from harness.drill.upgrade import StackFleet, served_model_dir, upgrade_plan, upgrader
 from harness.errors import (
     DrillFailed,
     FaultUnverified,
@@ -114,6 +115,7 @@ from harness.observe import (
     node_sources,
     read_engine_requests,
 )
+from harness.rollout.upgrade import NodeUpgrade
 from harness.stack.processes import group_members, tagged_processes
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
@@ -146,6 +148,7 @@ __all__ = [
     "LoadSpec",
     "LoadSummary",
     "MetricsSource",
+    "NodeUpgrade",
     "NotReady",
     "OOMKillNode",
     "Partition",
@@ -163,6 +166,7 @@ __all__ = [
     "SseCut",
     "SseStall",
     "Stack",
+    "StackFleet",
     "SteadyConfig",
     "TerminateProcess",
     "Timeout",
@@ -212,12 +216,15 @@ __all__ = [
     "restarted_by_the_stack",
     "rollout_status",
     "scrape",
+    "served_model_dir",
     "serving_problems",
     "set_canary_in_rotation",
     "shed_problem",
     "stack_error_problem",
     "streamed_ttft",
     "tagged_processes",
+    "upgrade_plan",
+    "upgrader",
     "user_outcomes",
     "worker_url",
 ]

@@ -28,6 +28,9 @@ CLIENT_LEFT_MID_RESPONSE = "CD"
 #: by its rule (``PR``: a 429 while the queue is full) or timed out waiting for a slot
 #: (``sQ``: a 503).
 SHED = ("PR", "sQ")
+#: The front door's termination state for a request it gave up on while waiting for its
+#: server's response headers (``timeout server``): a 504 its client got, not retried.
+GAVE_UP_UNANSWERED = "sH"
 NO_SERVER = "<NOSRV>"
 
 
@@ -53,6 +56,11 @@ class FrontDoorRequest:
     @property
     def client_left_mid_response(self) -> bool:
         return self.termination.startswith(CLIENT_LEFT_MID_RESPONSE)
+
+    @property
+    def gave_up_unanswered(self) -> bool:
+        """Ended by the front door's wait for its server's first answer (a 504)."""
+        return self.termination.startswith(GAVE_UP_UNANSWERED)
 
     @property
     def shed(self) -> bool:
@@ -91,6 +99,15 @@ class FrontDoorLog:
         return [rid for rid in stack_request_ids
                 if rid is None or rid not in self.requests
                 or self.requests[rid].server != server]
+
+    def gave_up_unanswered(self, server: str,
+                           stack_request_ids: Iterable[str | None]) -> list[str]:
+        """Those of the ids whose last try went to ``server`` and that the front door gave
+        up on without any answer from it."""
+        return [rid for rid in stack_request_ids
+                if rid is not None and rid in self.requests
+                and self.requests[rid].server == server
+                and self.requests[rid].gave_up_unanswered]
 
     def shed_ids(self) -> frozenset[str]:
         """The stack's ids of every request the front door's admission control shed."""

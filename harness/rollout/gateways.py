@@ -1,4 +1,4 @@
-"""The gateways' worker API (vllm-router): take a canary out, and prove it is out."""
+"""The gateways' worker API (vllm-router): take a worker out or put it back, and prove it."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Gateways:
         gateways that still route to it when the bound passes."""
         removed = self.routing_to(worker)
         for gw in removed:
-            self._post_remove(gw, worker)
+            self._post(gw, "remove_worker", worker)
         def gone() -> Probe[None]:
             still = self.routing_to(worker)
             return Probe(not still, None, f"still routed by {', '.join(still)}")
@@ -39,14 +39,30 @@ class Gateways:
              clock=self.clock).until(f"every gateway to stop routing to {worker}", gone)
         return removed
 
-    def _post_remove(self, gateway: str, worker: str) -> None:
+    def add(self, worker: str) -> tuple[str, ...]:
+        """Ask every gateway not yet routing to ``worker`` to take it; wait until all do.
+
+        Returns the gateways it was added to; raises :class:`NotReady` naming the ones
+        that still do not list it when the bound passes."""
+        added = tuple(gw for gw in self.urls if gw not in self.routing_to(worker))
+        for gw in added:
+            self._post(gw, "add_worker", worker)
+        def listed() -> Probe[None]:
+            missing = set(self.urls) - set(self.routing_to(worker))
+            return Probe(not missing, None, f"not routed by {', '.join(sorted(missing))}")
+
+        Wait(within=self.verify_within_s, interval=0.2, transient=(Unreachable,),
+             clock=self.clock).until(f"every gateway to route to {worker}", listed)
+        return added
+
+    def _post(self, gateway: str, verb: str, worker: str) -> None:
         try:
-            response = self.http.post(f"{gateway}/remove_worker", params={"url": worker},
-                                      timeout=10.0)
+            response = self.http.post(f"{gateway}/{verb}", params={"url": worker},
+                                      timeout=30.0)
         except httpx.HTTPError as exc:
-            raise Unreachable(f"{gateway}/remove_worker", "200", str(exc)) from exc
+            raise Unreachable(f"{gateway}/{verb}", "200", str(exc)) from exc
         if response.status_code != 200:
-            raise Unreachable(f"{gateway}/remove_worker", "200",
+            raise Unreachable(f"{gateway}/{verb}", "200",
                               f"HTTP {response.status_code}: {response.text[:160]}")
 
     def _workers(self, gateway: str) -> frozenset[str]:

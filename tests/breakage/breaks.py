@@ -25,7 +25,7 @@ from harness.runs import Paths
 from harness.stack.container_runtime import ContainerRuntime
 from harness.stack.stack import Stack
 from harness.stack.supervisor import supervisord_config
-from harness.topology import GatewayPolicy, RestartPolicy
+from harness.topology import GatewayPolicy, RestartPolicy, UpgradePolicy
 
 Rule = dict[str, object]
 
@@ -124,6 +124,21 @@ def gateway_policy_changed(stack: Stack,
     finally:
         stack.use_topology(normal)
         restart_gateways(stack)
+
+
+@contextmanager
+def upgrade_policy_changed(stack: Stack,
+                           change: Callable[[UpgradePolicy], UpgradePolicy]) -> Iterator[None]:
+    """The stack's rolling upgrade runs with ``change`` applied to its procedure until exit
+    (the procedure reads the stack file's ``rollout.upgrade`` when it runs)."""
+    normal = stack.topology
+    assert normal.rollout is not None, "the stack file has no rollout section"
+    stack.use_topology(replace(normal, rollout=replace(
+        normal.rollout, upgrade=change(normal.rollout.upgrade))))
+    try:
+        yield
+    finally:
+        stack.use_topology(normal)
 
 
 @contextmanager

@@ -10,6 +10,10 @@ from harness.faults.network import HoldUpstreamOnClientClose
 from tests.breakage.breaks import broken_after_steady
 from tests.breakage.sensitivity import Sensitivity
 
+#: What a stack that keeps generating for users who left fails on.
+HELD_STREAMS_FAIL_ON = (f"{test_cancel_storm.ENGINES_ABORTED}|every stream was opened|"
+                        f"{test_cancel_storm.STORM_ADMITTED}")
+
 
 def one_wave(config: DrillsConfig) -> DrillsConfig:
     """The broken storm runs one wave of the three: its streams run to their end, so each
@@ -26,8 +30,9 @@ def test_fails_when_disconnects_are_not_propagated(sensitivity: Sensitivity) -> 
         "cancel_storm", test_cancel_storm.run_cancel_storm,
         lambda: broken_after_steady(test_cancel_storm, holds),
         # Held streams keep generating: on a loaded host the storm cannot even open its
-        # streams in its window before the aborts are judged.
-        f"{test_cancel_storm.ENGINES_ABORTED}|every stream was opened", one_wave)
+        # streams in its window before the aborts are judged, or they wait for their first
+        # chunks holding the front door's slots and it turns the rest away (55-70 of 100).
+        HELD_STREAMS_FAIL_ON, one_wave)
 
 
 def test_fails_when_the_engines_never_see_the_disconnects(sensitivity: Sensitivity) -> None:
@@ -43,5 +48,5 @@ def test_fails_when_the_engines_never_see_the_disconnects(sensitivity: Sensitivi
         "cancel_storm", test_cancel_storm.run_cancel_storm,
         lambda: broken_after_steady(test_cancel_storm, holds),
         # Held streams keep generating and fill the nodes: the storm's own streams may
-        # then fail before the aborts are judged (seen: 4 of 100 answered 5xx).
-        f"{test_cancel_storm.ENGINES_ABORTED}|every stream was opened", one_wave)
+        # then fail before the aborts are judged (seen: 4 of 100 answered 5xx), or be shed.
+        HELD_STREAMS_FAIL_ON, one_wave)

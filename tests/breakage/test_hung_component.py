@@ -107,4 +107,6 @@ def test_a_hung_gateway_fails_when_the_front_door_does_not_retry_what_it_never_a
     sensitivity.expect_red(
         GATEWAY_HANG.drill, test_hung_component.run_hung_gateway,
         lambda: front_door_config_edited(stack, without_response_timeout_retries),
-        "requests lost to the hang are bounded")
+        # with admission control at most its slots' worth are lost (within the budget)
+        f"requests lost to the hang are bounded|the front door retries elsewhere what the "
+        f"hung {HUNG_GATEWAY} never answered")

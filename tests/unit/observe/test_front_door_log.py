@@ -21,7 +21,8 @@ def test_each_request_is_known_by_the_server_it_was_sent_to() -> None:
 
     assert log.server_of == {"fd-b": "gateway-b", "fd-a": "gateway-a", "fd-none": "<NOSRV>",
                              "fd-c": "gateway-a", "fd-q": "gateway-b", "fd-shed1": "<NOSRV>",
-                             "fd-shed2": "gateway-a", "fd-queued-out": "<NOSRV>"}
+                             "fd-shed2": "gateway-a", "fd-queued-out": "<NOSRV>",
+                             "fd-timeout": "gateway-a"}
 
 
 def test_requests_sent_elsewhere_or_never_logged_are_not_the_gateways() -> None:
@@ -78,3 +79,12 @@ def test_only_requests_admission_control_turned_away_are_shed() -> None:
     # a 429 its rule denied is shed; a 503 for want of any gateway (SC) is not
     assert log.shed_ids() == frozenset({"fd-shed1", "fd-queued-out"})
     assert not log.requests["fd-none"].shed
+
+
+def test_only_requests_the_front_door_gave_up_on_unanswered_are_named() -> None:
+    log = FrontDoorLog.parse(LOG)
+    ids = ["fd-a", "fd-b", "fd-timeout", "fd-queued-out", "fd-unknown", None]
+
+    # a stream cut mid-answer (SD) was answered; a 504 at its timeout (sH) was not
+    assert log.gave_up_unanswered("gateway-a", ids) == ["fd-timeout"]
+    assert log.gave_up_unanswered("gateway-b", ids) == []
