@@ -5,8 +5,8 @@ start on the new revision, warm up, rejoin) while open-loop users stream through
 door. The drill only chooses when each node's turn begins (right after the node's own log
 shows it took a user's request) and watches.
 
-Proven first, else INCONCLUSIVE: a node held users' requests when its turn began (an idle
-node's upgrade proves nothing). Judged on the stack's evidence: every node upgraded
+Proven first, else INCONCLUSIVE: a node held users' requests in its turn, before it stopped
+(an idle node's upgrade proves nothing). Judged on the stack's evidence: every node upgraded
 (``nodes`` of them: both in the drill, node1 in its breakages) is routed to again (every
 gateway's ``/workers`` lists it, its ``vllm_router_worker_health`` 1), was restarted (a new
 process) and serves the new revision (its own ``/v1/models``); no user's request failed
@@ -139,12 +139,18 @@ def await_busy(drill: Drill, node: str) -> None:
 
 
 def prove_the_drain(drill: Drill, steps: Sequence[NodeUpgrade]) -> None:
-    """A node held users' requests when its turn began (its engine's running + waiting),
-    so the procedure had work to let finish before it stopped the node."""
-    if not any(step.in_flight_at_start > 0 for step in steps):
+    """A node held users' requests in its turn before it stopped (its engine's running +
+    waiting when the turn began, or once it was out of the gateways), so the procedure
+    had work to let finish. Either reading alone can miss it: the gauge counts a request
+    a moment after the node's log says it took it (a CI run read 0, then 1)."""
+    def held(step: NodeUpgrade) -> float:
+        return max(step.in_flight_at_start, step.in_flight_at_drain)
+
+    if not any(held(step) > 0 for step in steps):
         raise drill.inconclusive(
             "a node held users' requests when its upgrade began",
-            ", ".join(f"{s.node}: {s.in_flight_at_start:g}" for s in steps))
+            ", ".join(f"{s.node}: {s.in_flight_at_start:g} at its turn, "
+                      f"{s.in_flight_at_drain:g} once drained" for s in steps))
 
 
 def judge_nodes(drill: Drill, nodes: Sequence[str], target: str,
