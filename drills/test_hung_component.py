@@ -43,6 +43,7 @@ from harness.drill import (
     RequestResult,
     Timeouts,
     Wait,
+    answered_since,
     await_precondition,
     await_property,
     await_recovery,
@@ -230,10 +231,6 @@ def client_policy(cfg: HungComponentConfig) -> ClientPolicy:
     """One attempt (the stack retries, not the user), and a read timeout past the bound:
     the stack must end a stuck request first."""
     return ClientPolicy(timeouts=Timeouts(connect=2.0, read=cfg.stuck_within_s * 2))
-
-
-def answered_since(load: BackgroundLoad, since: float) -> int:
-    return sum(1 for r in load.results() if r.ok and r.sent_at > since)
 
 
 def run_hung_engine(drill: Drill) -> None:

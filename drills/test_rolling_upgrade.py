@@ -30,6 +30,7 @@ from harness.drill import (
     RequestResult,
     StackFleet,
     Timeouts,
+    answered_since,
     await_precondition,
     await_property,
     ensure_steady,
@@ -45,7 +46,6 @@ from harness.drill import (
     upgrade_plan,
     upgrader,
 )
-from harness.load import BackgroundLoad
 from harness.stack.model import RECIPES
 from harness.topology import Topology
 
@@ -65,10 +65,6 @@ NO_FAILED = "no user's request failed through the upgrade"
 #: each gateway lists the node (its /workers) and its vllm_router_worker_health reads 1
 #: (the gauge alone is no proof: vllm-router keeps a removed worker's last value)
 ROUTED_AGAIN = "every gateway routes to every upgraded node again"
-
-
-def answered_since(load: BackgroundLoad, since: float) -> int:
-    return sum(1 for r in load.results() if r.ok and r.sent_at > since)
 
 
 def run_rolling_upgrade(drill: Drill) -> None:

@@ -60,7 +60,7 @@ from harness.drill.probes import (
 )
 from harness.drill.run import STEADY_PROPERTY, DrillRun
 from harness.drill.steady import NOT_STEADY, ensure_steady, serving_problems
-from harness.drill.traffic import open_loop_traffic
+from harness.drill.traffic import answered_since, open_loop_traffic
 from harness.drill.upgrade import StackFleet, served_model_dir, upgrade_plan, upgrader
 from harness.errors import (
     DrillFailed,
@@ -177,6 +177,7 @@ __all__ = [
     "Verdict",
     "Wait",
     "abandoned_streams",
+    "answered_since",
     "assert_kv_released",
     "await_decision",
     "await_precondition",

@@ -8,7 +8,7 @@ flight: closed-loop clients saturate a small host, and then the stack's own reco
 from __future__ import annotations
 
 from harness.drill.run import DrillRun
-from harness.load import ClientPolicy, LoadSpec, parse_lengths
+from harness.load import BackgroundLoad, ClientPolicy, LoadSpec, parse_lengths
 
 WINDOW_S = 300.0  # the longest traffic runs; drills stop it once their checks are done
 DRAIN_S = 60.0
@@ -22,3 +22,8 @@ def open_loop_traffic(drill: DrillRun, rate_per_s: float, policy: ClientPolicy,
                     duration_s=WINDOW_S, drain_s=DRAIN_S,
                     output_len=parse_lengths(str(output_tokens), field_name="output_len"),
                     policy=policy)
+
+
+def answered_since(load: BackgroundLoad, since: float) -> int:
+    """The users' requests sent after ``since`` (epoch) and answered whole."""
+    return sum(1 for r in load.results() if r.ok and r.sent_at > since)
