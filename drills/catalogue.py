@@ -97,7 +97,7 @@ class CancelStormConfig:
     streams_per_wave: int
     chunks_before_cancel: int
     min_abandoned_ratio: float
-    max_shed_ratio: float
+    min_abandoned_per_wave: int
     kv_peak_floor: float
     kv_sample_interval_s: float
     min_abort_ratio: float

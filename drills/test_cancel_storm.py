@@ -56,10 +56,7 @@ ALLOWED_ALERTS = {"QueueBacklog", "KVCacheSaturated", "TTFTHigh", "TPSDrop", "Ga
                   "FrontDoorShedding", "ErrorRateHigh"}
 RELEASED = "KV cache released and generation stopped on every node"
 ENGINES_ABORTED = "the engines aborted the abandoned streams"
-#: The storm's users hold at most the front door's slots; a stack that gives back what an
-#: abandoned stream held admits the next one. One that keeps generating it (a disconnect
-#: held on its way) fills its engines and the front door turns the storm away.
-STORM_ADMITTED = "the front door admitted the storm"
+
 
 
 def proxy_connections(drill: Drill) -> dict[str, float]:
@@ -123,22 +120,26 @@ def storm_wave(drill: Drill, wave: int) -> int:
     drill.measure(f"wave_{wave}_shed", shed)
     counts = (f"{cancelled} cancelled, {finished} finished before the cancel point, {shed} "
               f"shed by the front door, of {cfg.streams_per_wave}; errors {summary.errors}")
-    drill.check_together(
-        (f"wave {wave}: every stream was opened (or shed cleanly) and ended without error",
-         cancelled + finished + shed == cfg.streams_per_wave, counts),
-        (f"wave {wave}: {STORM_ADMITTED}", shed <= cfg.max_shed_ratio * cfg.streams_per_wave,
-         f"{counts} (at most {cfg.max_shed_ratio:.0%} shed: abandoned streams give their "
-         "capacity back)"))
-    if cancelled < cfg.min_abandoned_ratio * cfg.streams_per_wave:
-        raise drill.inconclusive(f"wave {wave}: the client abandoned the streams",
-                                 f"{counts} (bound {cfg.min_abandoned_ratio:.0%} abandoned)")
+    drill.check(f"wave {wave}: every stream was opened (or shed cleanly) and ended without error",
+                cancelled + finished + shed == cfg.streams_per_wave, counts)
+    admitted = cfg.streams_per_wave - shed
+    if cancelled < max(cfg.min_abandoned_ratio * admitted, cfg.min_abandoned_per_wave):
+        raise drill.inconclusive(
+            f"wave {wave}: the client abandoned the streams",
+            f"{counts} (bound {cfg.min_abandoned_ratio:.0%} of the {admitted} admitted, and "
+            f"at least {cfg.min_abandoned_per_wave})")
     return cancelled
 
 
 def shed_cleanly(drill: Drill, results: Sequence[RequestResult]) -> int:
     """Streams the front door's admission control turned away (its log), each with the
     error schema, the stack's request id and Retry-After: the storm's users send their
-    next stream as they leave the last, before the front door has freed its slot."""
+    next stream as they leave the last, before the front door has freed its slot.
+
+    How many is reported, not judged: HAProxy frees a slot when it next writes to the
+    client who left, so the count follows the host's load (a healthy stack shed 2-11 of
+    100 on one host, 33 and 76 in a CI run); a disconnect held on its way shows in the
+    engines' aborts instead."""
     shed_ids = front_door_log(drill).shed_ids()
     return sum(1 for r in results
                if r.stack_request_id in shed_ids and shed_problem(r) is None)

@@ -11,8 +11,7 @@ from tests.breakage.breaks import broken_after_steady
 from tests.breakage.sensitivity import Sensitivity
 
 #: What a stack that keeps generating for users who left fails on.
-HELD_STREAMS_FAIL_ON = (f"{test_cancel_storm.ENGINES_ABORTED}|every stream was opened|"
-                        f"{test_cancel_storm.STORM_ADMITTED}")
+HELD_STREAMS_FAIL_ON = f"{test_cancel_storm.ENGINES_ABORTED}|every stream was opened"
 
 
 def one_wave(config: DrillsConfig) -> DrillsConfig:
@@ -31,7 +30,8 @@ def test_fails_when_disconnects_are_not_propagated(sensitivity: Sensitivity) -> 
         lambda: broken_after_steady(test_cancel_storm, holds),
         # Held streams keep generating: on a loaded host the storm cannot even open its
         # streams in its window before the aborts are judged, or they wait for their first
-        # chunks holding the front door's slots and it turns the rest away (55-70 of 100).
+        # chunks holding the front door's slots and it turns many away (55-70 of 100): the
+        # 30-45 it admitted and the client abandoned are judged.
         HELD_STREAMS_FAIL_ON, one_wave)
 
 
