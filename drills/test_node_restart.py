@@ -24,6 +24,7 @@ delivered too.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ from harness.drill import (
     streamed_ttft,
     worker_url,
 )
+from harness.observe.request_log import RequestLog
 
 VICTIM = "node1"
 #: The SIGTERM found node1 generating an answer when its log shows a request taken at
@@ -351,10 +353,12 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     drill.check_together(
         (ABORTS_NOTHING_HELD, not dropped,
          f"{len(dropped)} of the requests it took before the SIGTERM aborted before its "
-         f"exit: {dropped[:3]} (the gateways may have retried them elsewhere)"),
+         f"exit: {when_dropped(victim_log, dropped[:3], sigterm_at)} (the gateways may "
+         f"have retried them elsewhere); its shutdown: {victim_log.shutdown_after(sigterm_at)}"),
         ("requests in flight at SIGTERM complete", not cut,
          f"{len(cut)} of {len(in_flight)} in flight failed: {failures(cut, sigterm_at)}; "
-         f"{term.serving()} right before the SIGTERM"),
+         f"{term.serving()} right before the SIGTERM; {VICTIM}'s shutdown: "
+         f"{victim_log.shutdown_after(sigterm_at)}"),
         ("the node exits by itself after draining (no SIGKILL)",
          exited is not None and not fault.observed.escalated,
          f"still running {drain_grace_s(drill):g}s after SIGTERM: SIGKILLed"
@@ -363,6 +367,14 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
          f"{len(others)} failed: {failures(others, sigterm_at)}; errors {summary.errors}"),
         ("the surviving engines drop nothing", term.dropped.total <= left,
          f"surviving engines {term.dropped.describe()}; the client left {left}"))
+
+
+def when_dropped(log: RequestLog, engine_ids: list[str], sigterm_at: float) -> list[str]:
+    """Each dropped request with when its node took it and aborted it, from the SIGTERM
+    (its log's clock): an abort at the signal is the drain refusing held work, one at the
+    exit the server going before it had sent everything."""
+    return [f"{i} taken {log.added_at.get(i, math.nan) - sigterm_at:+.2f}s, aborted "
+            f"{log.aborted_at[i] - sigterm_at:+.2f}s" for i in engine_ids]
 
 
 def failures(results: list[RequestResult], fault_at: float, shown: int = 5) -> list[str]:

@@ -6,15 +6,17 @@ door. The drill only chooses when each node's turn begins (right after the node'
 shows it took a user's request) and watches.
 
 Proven first, else INCONCLUSIVE: a node held users' requests in its turn, before it stopped
-(an idle node's upgrade proves nothing). Judged on the stack's evidence: every node upgraded
-(``nodes`` of them: both in the drill, node1 in its breakages) is routed to again (every
-gateway's ``/workers`` lists it, its ``vllm_router_worker_health`` 1), was restarted (a new
-process) and serves the new revision (its own ``/v1/models``); no user's request failed
-through the upgrade (the front door's answers); their TTFT p95 within the SLO (the wait
-for a gateway slot in the front door's log plus vLLM's own TTFT histograms, through
-Prometheus, which follows their resets across the restarts); goodput (answers the front
-door served per second, its log) reported; no alert but those a planned restart raises.
-The stack is then taken back to the revision it ran before, by the same procedure.
+(an idle node's upgrade proves nothing): its engine's gauges, or its own log and the front
+door's (a request it took, still being answered when the turn began). Judged on the stack's
+evidence: every node upgraded (``nodes`` of them: both in the drill, node1 in its breakages)
+is routed to again (every gateway's ``/workers`` lists it, its ``vllm_router_worker_health``
+1), was restarted (a new process) and serves the new revision (its own ``/v1/models``); no
+user's request failed through the upgrade (the front door's answers); their TTFT p95 within
+the SLO (the wait for a gateway slot in the front door's log plus vLLM's own TTFT
+histograms, through Prometheus, which follows their resets across the restarts); goodput
+(answers the front door served per second, its log) reported; no alert but those a planned
+restart raises. The stack is then taken back to the revision it ran before, by the same
+procedure.
 """
 
 from __future__ import annotations
@@ -135,18 +137,30 @@ def await_busy(drill: Drill, node: str) -> None:
 
 
 def prove_the_drain(drill: Drill, steps: Sequence[NodeUpgrade]) -> None:
-    """A node held users' requests in its turn before it stopped (its engine's running +
-    waiting when the turn began, or once it was out of the gateways), so the procedure
-    had work to let finish. Either reading alone can miss it: the gauge counts a request
-    a moment after the node's log says it took it (a CI run read 0, then 1)."""
-    def held(step: NodeUpgrade) -> float:
-        return max(step.in_flight_at_start, step.in_flight_at_drain)
+    """A node held users' requests in its turn before it stopped, so the procedure had
+    work to let finish. Any of three readings proves it: its engine's running + waiting
+    when the turn began, or once it was out of the gateways, or the logs (a user's
+    request its own log says it took, which the front door's log shows still answering
+    when the turn began). The gauges alone miss it: a busy node's API server answered
+    /metrics only once it had sent a 1.4 s answer whole, and both read 0 (a CI run)."""
+    front_door = front_door_log(drill)
 
-    if not any(held(step) > 0 for step in steps):
-        raise drill.inconclusive(
-            "a node held users' requests when its upgrade began",
-            ", ".join(f"{s.node}: {s.in_flight_at_start:g} at its turn, "
-                      f"{s.in_flight_at_drain:g} once drained" for s in steps))
+    def by_the_logs(step: NodeUpgrade) -> list[str]:
+        taken = requests_taken_by(drill, step.node)
+        return [r.request_id for r in front_door.requests.values()
+                if r.arrived_at < step.began_at < r.ended_at and taken.took(r.request_id)]
+
+    held = {step.node: by_the_logs(step) for step in steps}
+    for node, ids in held.items():
+        drill.measure(f"{node}_users_answering_at_turn", len(ids))
+    readings = ", ".join(
+        f"{s.node}: {s.in_flight_at_start:g} at its turn, {s.in_flight_at_drain:g} once "
+        f"drained, {len(held[s.node])} answering by the logs {held[s.node][:2]}" for s in steps)
+    if not any(max(s.in_flight_at_start, s.in_flight_at_drain) > 0 or held[s.node]
+               for s in steps):
+        raise drill.inconclusive("a node held users' requests when its upgrade began",
+                                 readings)
+    drill.check("a node held users' requests when its upgrade began", True, readings)
 
 
 def judge_nodes(drill: Drill, nodes: Sequence[str], target: str,

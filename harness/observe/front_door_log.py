@@ -8,6 +8,12 @@ long the request was active), the status, the termination state (``CD--``: the c
 aborted while the response was being sent), the client's own ``X-Request-Id`` (captured,
 ``{...}``) and the stack's request id (``id=fd-...``). A retried request names the last
 server tried; a request the front door turned away itself names ``<NOSRV>``.
+
+Every line starts with the time HAProxy wrote it (``log ... format iso``, to the
+microsecond), and HAProxy logs its own verdicts on its gateways there: ``Server
+gateways/gateway-a is DOWN.`` when its health checks take one out (each check result
+that changes too, ``option log-health-checks``). The time of that line is when the front
+door switched, by its own account.
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
                   r"(?P<backend>[^/\s]+)/(?P<server>\S+) (?P<timers>\S+) (?P<status>-?\d+) "
                   r"\S+ (?P<termination>\S{4}) \S+ \S+ (?:\{(?P<client_id>[^}]*)\} )?"
                   r".* id=(?P<id>\S+)\s*$", re.M)
+STATE_CHANGE = re.compile(r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
+                          r"Server (?P<backend>[^/\s]+)/(?P<server>\S+) is (?P<state>UP|DOWN)\b",
+                          re.M)
 DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
 #: HAProxy's termination state for a client that left while the response was being sent.
 CLIENT_LEFT_MID_RESPONSE = "CD"
@@ -80,14 +90,37 @@ def _request(match: re.Match[str]) -> FrontDoorRequest:
 
 
 @dataclass(frozen=True)
+class ServerStateChange:
+    """The front door marking one of its servers UP or DOWN, as it logged it."""
+
+    server: str
+    state: str
+    at: float  # epoch seconds
+
+
+def _state_change(match: re.Match[str]) -> ServerStateChange:
+    return ServerStateChange(server=match["server"], state=match["state"],
+                             at=datetime.fromisoformat(match["at"]).timestamp())
+
+
+@dataclass(frozen=True)
 class FrontDoorLog:
-    """Each request the front door logged, by the stack's request id."""
+    """Each request the front door logged, by the stack's request id, and its verdicts on
+    its servers, oldest first."""
 
     requests: Mapping[str, FrontDoorRequest]
+    state_changes: tuple[ServerStateChange, ...] = ()
 
     @classmethod
     def parse(cls, log: str) -> FrontDoorLog:
-        return cls({m["id"]: _request(m) for m in LINE.finditer(log)})
+        return cls({m["id"]: _request(m) for m in LINE.finditer(log)},
+                   tuple(_state_change(m) for m in STATE_CHANGE.finditer(log)))
+
+    def marked(self, server: str, state: str, since: float) -> float | None:
+        """When the front door first marked ``server`` ``state`` (``UP``/``DOWN``) at or
+        after ``since`` (epoch), or None if its log does not say so."""
+        return next((c.at for c in self.state_changes
+                     if c.server == server and c.state == state and c.at >= since), None)
 
     @property
     def server_of(self) -> Mapping[str, str]:

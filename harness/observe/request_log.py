@@ -4,7 +4,9 @@ The front door gives every request the stack's id (``X-Request-Id: fd-...``), th
 gateways carry it, and vLLM builds its own request id from it (``cmpl-fd-...``). With
 ``--enable-log-requests`` and its engine logger at INFO (the stack's
 ``vllm-logging.json``), a node logs ``Added request <id>.`` for each request it takes:
-the ids only, no prompt and no sampling parameters.
+the ids only, no prompt and no sampling parameters. Its engine and API server also log
+the steps of a shutdown at INFO (``[shutdown] EngineCore: draining in-flight requests
+count=4 ...``): when a SIGTERM's drain began, ended, and when the server went.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ADDED = re.compile(r"Added request (\S+?)\.?$", re.MULTILINE)
 #: rendered vllm-logging.json's format; the node's local time)
 STAMPED = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ "
                      r"(Added request|Aborted request\(s\)) (.+?)\.?$", re.MULTILINE)
+SHUTDOWN_STEP = re.compile(r"^\S+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ "
+                           r"\[shutdown\] (.+?)$", re.MULTILINE)
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -41,6 +45,8 @@ class RequestLog:
     #: when the node took each request (its log's clock), and when it aborted each
     added_at: Mapping[str, float] = field(default_factory=dict)
     aborted_at: Mapping[str, float] = field(default_factory=dict)
+    #: the steps of its shutdowns, oldest first: (when, what)
+    shutdown_steps: tuple[tuple[float, str], ...] = ()
     #: What a node needs for its log to name requests.
     how_to_log: ClassVar[str] = (f"vLLM's --enable-log-requests and its logger "
                                  f"{VLLM_REQUEST_LOGGER} at INFO: the stack's {VLLM_LOGGING_FILE}")
@@ -53,7 +59,14 @@ class RequestLog:
             at = _log_time(stamp)
             for engine_id in ids.split(", "):
                 (added if event == "Added request" else aborted)[engine_id] = at
-        return cls(node, frozenset(ADDED.findall(log)), added, aborted)
+        steps = tuple((_log_time(stamp), step) for stamp, step in SHUTDOWN_STEP.findall(log))
+        return cls(node, frozenset(ADDED.findall(log)), added, aborted, steps)
+
+    def shutdown_after(self, moment: float, shown: int = 8) -> list[str]:
+        """The first ``shown`` shutdown steps it logged from ``moment`` on, each with its
+        time from ``moment``."""
+        return [f"{at - moment:+.2f}s {step}" for at, step in self.shutdown_steps
+                if at >= moment][:shown]
 
     def aborted_of_those_taken_before(self, moment: float, until: float) -> list[str]:
         """The requests it took before ``moment`` (wall clock) and aborted between then

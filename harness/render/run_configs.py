@@ -42,12 +42,17 @@ VLLM_LOGGING_FILE = "vllm-logging.json"  # read by every node (VLLM_LOGGING_CONF
 #: ("Added request <id>.", "Aborted request(s) <ids>."): the ids only, never a prompt
 #: or sampling parameters (those go to other loggers, left at WARNING).
 VLLM_REQUEST_LOGGER = "vllm.v1.engine.async_llm"
+#: The loggers whose INFO lines are the steps of a node's shutdown (``[shutdown] ...``:
+#: drain or abort, how many requests it drained, when its HTTP server went) and its
+#: engine's start (its config and timings): no prompt, no sampling parameters.
+VLLM_SHUTDOWN_LOGGERS = ("vllm.v1.engine.core", "vllm.entrypoints.launchers.launcher")
 
 
 def vllm_logging_config() -> dict[str, object]:
     """vLLM's logging (a ``logging.config.dictConfig``): warnings and errors as with
     ``VLLM_LOGGING_LEVEL=WARNING``, plus the request ids of :data:`VLLM_REQUEST_LOGGER`,
-    the stack's own evidence of which node served a request. On stderr, which Python
+    the stack's own evidence of which node served a request, and the shutdown steps of
+    :data:`VLLM_SHUTDOWN_LOGGERS`. On stderr, which Python
     writes line by line: a SIGKILL loses nothing already logged."""
     return {
         "version": 1,
@@ -56,7 +61,8 @@ def vllm_logging_config() -> dict[str, object]:
         "handlers": {"vllm": {"class": "logging.StreamHandler", "formatter": "plain",
                               "stream": "ext://sys.stderr"}},
         "loggers": {"vllm": {"handlers": ["vllm"], "level": "WARNING", "propagate": False},
-                    VLLM_REQUEST_LOGGER: {"level": "INFO"}},
+                    VLLM_REQUEST_LOGGER: {"level": "INFO"},
+                    **{name: {"level": "INFO"} for name in VLLM_SHUTDOWN_LOGGERS}},
     }
 PROXIES_FILE = "toxiproxy.json"  # the fault proxy's routes, as Toxiproxy's -config reads them
 

@@ -4,6 +4,7 @@ and ended, and whether its client left mid-response."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.observe.front_door_log import FrontDoorLog
@@ -22,7 +23,7 @@ def test_each_request_is_known_by_the_server_it_was_sent_to() -> None:
     assert log.server_of == {"fd-b": "gateway-b", "fd-a": "gateway-a", "fd-none": "<NOSRV>",
                              "fd-c": "gateway-a", "fd-q": "gateway-b", "fd-shed1": "<NOSRV>",
                              "fd-shed2": "gateway-a", "fd-queued-out": "<NOSRV>",
-                             "fd-timeout": "gateway-a"}
+                             "fd-timeout": "gateway-a", "fd-iso": "gateway-b"}
 
 
 def test_requests_sent_elsewhere_or_never_logged_are_not_the_gateways() -> None:
@@ -88,3 +89,20 @@ def test_only_requests_the_front_door_gave_up_on_unanswered_are_named() -> None:
     # a stream cut mid-answer (SD) was answered; a 504 at its timeout (sH) was not
     assert log.gave_up_unanswered("gateway-a", ids) == ["fd-timeout"]
     assert log.gave_up_unanswered("gateway-b", ids) == []
+
+
+def utc(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(
+        tzinfo=UTC).timestamp()
+
+
+def test_the_front_door_says_when_it_marked_a_gateway_down_and_up() -> None:
+    log = FrontDoorLog.parse(LOG)
+
+    # its own stamp (format iso), to the microsecond; a check that failed is not a mark
+    assert log.marked("gateway-a", "DOWN", since=utc("2026-12-05 16:59:48.0")) == utc(
+        "2026-12-05 16:59:49.1025")
+    assert log.marked("gateway-a", "UP", since=utc("2026-12-05 16:59:48.0")) == utc(
+        "2026-12-05 17:00:05.25")
+    assert log.marked("gateway-a", "DOWN", since=utc("2026-12-05 16:59:50.0")) is None
+    assert log.marked("gateway-b", "DOWN", since=0.0) is None

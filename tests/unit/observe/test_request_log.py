@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 from harness.observe.request_log import RequestLog
-from harness.render.run_configs import VLLM_REQUEST_LOGGER, vllm_logging_config
+from harness.render.run_configs import (
+    VLLM_REQUEST_LOGGER,
+    VLLM_SHUTDOWN_LOGGERS,
+    vllm_logging_config,
+)
 
 LOG = """\
 WARNING 12-05 06:16:40 [api_server.py:88] something the operator should see
@@ -72,10 +76,35 @@ def test_the_logging_config_lets_through_request_ids_and_warnings_only(tmp_path:
         "logging.getLogger('vllm.entrypoints.serve.utils.request_logger')"
         ".info('Received request cmpl-fd-1: params: SamplingParams(stop=[\"secret\"])')\n"
         "logging.getLogger('vllm.v1.metrics.loggers').info('Avg prompt throughput')\n"
-        "logging.getLogger('vllm.engine').warning('a warning')\n")
+        "logging.getLogger('vllm.engine').warning('a warning')\n"
+        f"logging.getLogger({VLLM_SHUTDOWN_LOGGERS[0]!r}).info('[shutdown] EngineCore: "
+        "start mode=drain timeout=60s')\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True)
     assert out.stdout == ""  # stderr only: line-buffered, nothing lost to a SIGKILL
     assert RequestLog.parse("node1", out.stderr).taken == {"cmpl-fd-1"}
     assert "a warning" in out.stderr
+    assert RequestLog.parse("node1", out.stderr).shutdown_after(0.0)[0].endswith(
+        "s EngineCore: start mode=drain timeout=60s")
     assert "secret" not in out.stderr and "throughput" not in out.stderr
+
+
+def test_the_steps_of_a_shutdown_are_read_with_their_time_from_a_moment() -> None:
+    shutdown = (
+        "INFO 2026-12-05 06:16:44,000 vllm.entrypoints.launchers.launcher "
+        "[shutdown] API server: stopping engine client mode=drain timeout=60s\n"
+        "INFO 2026-12-05 06:16:44,250 vllm.v1.engine.core [shutdown] EngineCore: "
+        "draining in-flight requests count=2 timeout=60s\n"
+        "INFO 2026-12-05 06:16:47,500 vllm.v1.engine.core [shutdown] EngineCore: "
+        "request processing complete; starting resource teardown\n")
+    log = RequestLog.parse("node1", LOG + shutdown)
+    signal_at = _at("2026-12-05 06:16:44")
+    assert log.shutdown_after(signal_at) == [
+        "+0.00s API server: stopping engine client mode=drain timeout=60s",
+        "+0.25s EngineCore: draining in-flight requests count=2 timeout=60s",
+        "+3.50s EngineCore: request processing complete; starting resource teardown"]
+    assert log.shutdown_after(signal_at + 1) == [
+        "+2.50s EngineCore: request processing complete; starting resource teardown"]
+    assert log.shutdown_after(signal_at, shown=1) == [
+        "+0.00s API server: stopping engine client mode=drain timeout=60s"]
+    assert RequestLog.parse("node1", LOG).shutdown_after(0.0) == []
