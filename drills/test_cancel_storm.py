@@ -58,7 +58,6 @@ RELEASED = "KV cache released and generation stopped on every node"
 ENGINES_ABORTED = "the engines aborted the abandoned streams"
 
 
-
 def proxy_connections(drill: Drill) -> dict[str, float]:
     """Open connections per fault-proxy route (gateway->node and front door->gateway)."""
     snap = scrape(drill.http, f"{drill.stack.fault_proxy_url}/metrics")

@@ -350,15 +350,15 @@ def judge_drain(drill: Drill, results: tuple[RequestResult, ...], fault: Termina
     dropped = victim_log.aborted_of_those_taken_before(
         sigterm_at, until=exited if exited is not None else time.time())
     drill.measure("held_requests_aborted_at_sigterm", len(dropped))
+    shutdown = victim_log.shutdown_after(sigterm_at)
     drill.check_together(
         (ABORTS_NOTHING_HELD, not dropped,
          f"{len(dropped)} of the requests it took before the SIGTERM aborted before its "
          f"exit: {when_dropped(victim_log, dropped[:3], sigterm_at)} (the gateways may "
-         f"have retried them elsewhere); its shutdown: {victim_log.shutdown_after(sigterm_at)}"),
+         f"have retried them elsewhere); its shutdown: {shutdown}"),
         ("requests in flight at SIGTERM complete", not cut,
          f"{len(cut)} of {len(in_flight)} in flight failed: {failures(cut, sigterm_at)}; "
-         f"{term.serving()} right before the SIGTERM; {VICTIM}'s shutdown: "
-         f"{victim_log.shutdown_after(sigterm_at)}"),
+         f"{term.serving()} right before the SIGTERM; {VICTIM}'s shutdown: {shutdown}"),
         ("the node exits by itself after draining (no SIGKILL)",
          exited is not None and not fault.observed.escalated,
          f"still running {drain_grace_s(drill):g}s after SIGTERM: SIGKILLed"
