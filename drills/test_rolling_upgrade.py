@@ -15,8 +15,9 @@ user's request failed through the upgrade (the front door's answers); their TTFT
 the SLO (the wait for a gateway slot in the front door's log plus vLLM's own TTFT
 histograms, through Prometheus, which follows their resets across the restarts); goodput
 (answers the front door served per second, its log) reported; no alert but those a planned
-restart raises. The stack is then taken back to the revision it ran before, by the same
-procedure.
+restart raises, and none of those paged on-call (Alertmanager delivered no NodeDown for an
+upgraded node: the procedure silences it for the node's turn). The stack is then taken
+back to the revision it ran before, by the same procedure.
 """
 
 from __future__ import annotations
@@ -59,10 +60,12 @@ LOG_LINES = 50  # the tail of the node's log that holds its latest requests
 #: the gateways' and the rollout controller's own probes do not.
 USERS_MARK = "-fd-"
 ENGINE_TTFT_BUCKETS = "vllm:time_to_first_token_seconds_bucket"
-#: A node stopped on purpose is still a node Prometheus cannot scrape (the procedure
-#: does not silence it: docs/stack.md, "Rolling upgrade"); while one node restarts the
+#: A node stopped on purpose is still a node Prometheus cannot scrape: NodeDown fires (the
+#: procedure silences it in Alertmanager, so it pages nobody); while one node restarts the
 #: other carries every user, which TTFTHigh and TPSDrop may read.
 ALLOWED_ALERTS = {"NodeDown", "TTFTHigh", "TPSDrop"}
+PLANNED_RESTART_ALERT = "NodeDown"
+NOT_PAGED = "on-call is not paged for the planned restarts (no NodeDown delivered for them)"
 NO_FAILED = "no user's request failed through the upgrade"
 #: each gateway lists the node (its /workers) and its vllm_router_worker_health reads 1
 #: (the gauge alone is no proof: vllm-router keeps a removed worker's last value)
@@ -98,6 +101,7 @@ def run_rolling_upgrade(drill: Drill) -> None:
         judge_nodes(drill, nodes, target, pids)
         judge_users(drill, results, began, ended)
         drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
+        judge_on_call(drill, steps, began)
     finally:
         load.stop()
         take_back(drill, original)
@@ -209,6 +213,25 @@ def judge_users(drill: Drill, results: Sequence[RequestResult], began: float,
         ("users' TTFT p95 stays within the SLO through the upgrade (slot wait p95 + "
          "engines' TTFT p95)", slot_wait + engine_ttft <= slo,
          f"{slot_wait:.2f}s + {engine_ttft:.2f}s (SLO {slo:g}s)"))
+
+
+def judge_on_call(drill: Drill, steps: Sequence[NodeUpgrade], began: float) -> None:
+    """No NodeDown for an upgraded node reached Alertmanager's receivers after the upgrade
+    began (the webhook's deliveries), whether or not Prometheus fired it (its ``ALERTS``:
+    a restart shorter than the rule's ``for:`` raises nothing to silence, said in the
+    verdict)."""
+    upgraded = {s.node for s in steps}
+    paged = [n for n in drill.observer.webhook.notifications()
+             if n.alertname == PLANNED_RESTART_ALERT and n.status == "firing"
+             and n.labels.get("node") in upgraded and n.received_at >= began]
+    fired = sorted({a.labels.get("node", "") for a in drill.alerts
+                    if a.name == PLANNED_RESTART_ALERT and a.labels.get("node") in upgraded})
+    drill.measure("planned_restart_pages", len(paged))
+    silences = {s.node: len(s.silences) for s in steps}
+    drill.check(NOT_PAGED, not paged,
+                f"{len(paged)} delivered {[(n.labels.get('node'), n.receiver) for n in paged]}; "
+                f"{PLANNED_RESTART_ALERT} fired for {fired or 'no node'} (Prometheus); "
+                f"silences put by the procedure: {silences}")
 
 
 def engine_ttft_p95(drill: Drill, since: float, until: float) -> float:

@@ -304,7 +304,9 @@ class UpgradePolicy:
     SIGKILL after ``stop_grace_s``; 0: SIGKILL at once), start it on the new revision within
     ``ready_within_s``, answer ``warmup_requests`` completions of ``warmup_tokens`` before
     it rejoins the gateways (``rejoin``; vllm-router never takes back a worker it was told
-    to remove, so without it the node stays out)."""
+    to remove, so without it the node stays out). The alerts named in ``silence`` are
+    silenced in Alertmanager for the node through its turn, and expired once Alertmanager
+    holds none of them (within ``alerts_clear_within_s``) or a step failed."""
 
     drain: bool = True
     finish_in_flight: bool = True
@@ -314,12 +316,23 @@ class UpgradePolicy:
     warmup_requests: int = 3
     warmup_tokens: int = 8
     rejoin: bool = True
+    silence: tuple[str, ...] = ("NodeDown",)
+    alerts_clear_within_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.drain_within_s <= 0 or self.ready_within_s <= 0 or self.stop_grace_s < 0:
             raise ValueError("drain_within_s and ready_within_s must be > 0, stop_grace_s >= 0")
         if self.warmup_requests < 0 or self.warmup_tokens < 1:
             raise ValueError("warmup_requests must be >= 0 and warmup_tokens >= 1")
+        if self.alerts_clear_within_s <= 0:
+            raise ValueError("alerts_clear_within_s must be > 0")
+
+    def worst_case_s(self) -> float:
+        """How long one node's turn can take before some step gives up (each warm-up
+        at its 60 s timeout), with a minute to spare: its silences end by themselves then,
+        should the procedure die."""
+        return (self.drain_within_s + self.stop_grace_s + self.ready_within_s
+                + 60.0 * self.warmup_requests + self.alerts_clear_within_s + 60.0)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 what a node says it serves.
 
 The procedure's steps go through the stack's own parts: the gateways' worker API, the
-runtime's supervisor (stop, start on the new revision), the node's own API (warm-up).
+runtime's supervisor (stop, start on the new revision), the node's own API (warm-up),
+Alertmanager's silences.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import PurePath
 
 import httpx
 
+from harness.clients.alertmanager import AlertmanagerClient
 from harness.clock import SystemClock
 from harness.drill.run import DrillRun
 from harness.errors import Unreachable
@@ -59,7 +61,8 @@ def upgrader(drill: DrillRun) -> RollingUpgrade:
     stack = drill.stack
     gateways = Gateways([stack.gateway_url(g) for g in stack.gateway_names], drill.http,
                         SystemClock())
-    return RollingUpgrade(StackFleet(stack), gateways, drill.http)
+    return RollingUpgrade(StackFleet(stack), gateways, drill.http,
+                          alertmanager=AlertmanagerClient(stack.alertmanager_url, drill.http))
 
 
 def upgrade_plan(drill: DrillRun, revision: str) -> UpgradePlan:

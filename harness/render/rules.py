@@ -49,24 +49,26 @@ class RuleWindows:
     node_stall: str
     #: A failed scrape quicker than this was refused (nothing listens), not timed out.
     refused_within: str
-    #: A process up for less than this (plain seconds) was started just now: two rate
-    #: windows, so at least ten scrapes and evaluations see it, and short enough that
-    #: the alert is gone before the next drill's steady-state check gives up.
-    just_started: str = "20"
+    #: A process up for less than this (plain seconds) was started just now: a rate
+    #: window and at least ten scrapes, so that many evaluations see it, and short
+    #: enough that the alert is gone soon (every drill's steady state waits it out).
+    just_started: str = "10"
     #: How far back a restart (HAProxy's uptime going down) is looked for.
     restart_seen: str = "5m"
 
     @classmethod
     def from_topology(cls, topology: Topology) -> RuleWindows:
         th = topology.thresholds
-        rate_s = max(10, 4 * topology.prometheus.scrape_interval_s)
-        event_s = max(60, 6 * rate_s)
+        scrape_s = topology.prometheus.scrape_interval_s
+        rate_s = max(10, 4 * scrape_s)
+        event_s = max(30, 3 * rate_s)
+        baseline_s = max(60, 6 * rate_s)
         refused_within = topology.prometheus.scrape_timeout_s / 2
         return cls(for_short=f"{th.for_short_s}s", for_long=f"{th.for_long_s}s",
-                   rate=f"{rate_s}s", event=f"{event_s}s", baseline_offset=f"{event_s}s",
+                   rate=f"{rate_s}s", event=f"{event_s}s", baseline_offset=f"{baseline_s}s",
                    node_hung=f"{th.node_hung_s}s", node_stall=f"{th.node_stall_s}s",
                    refused_within=f"{refused_within:g}",
-                   just_started=f"{2 * rate_s}")
+                   just_started=f"{max(rate_s, 10 * scrape_s):g}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ away (``docs/stack.md``, "Rolling upgrade"). For each node in turn:
 5. **warm up**: ``warmup_requests`` completions sent to it directly, each answered;
 6. **rejoin**: add it back to every gateway (proven).
 
+Through all six, the alerts the restart raises for that node (``silence``: NodeDown) are
+silenced in Alertmanager, as a team does with ``amtool`` so that on-call is not paged for
+a planned restart; once the node is back and Alertmanager holds none of them any more,
+the silences are expired. A step that fails expires them too: a node that did not come
+back pages. Each silence also ends by itself (the procedure's worst-case duration) should
+the procedure die.
+
 Each step's time is recorded (:class:`NodeUpgrade`): what the procedure did, for the
 drill that watches users through it and for the report. A step that cannot be done
 raises (:class:`~harness.errors.NotReady`, :class:`~harness.errors.Unreachable`,
@@ -21,12 +28,14 @@ if it was taken out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import httpx
 
+from harness.clients.alertmanager import AlertmanagerClient
 from harness.clients.metrics import NodeState, scrape
 from harness.clock import Clock, SystemClock
 from harness.errors import StackError, Unreachable
@@ -73,15 +82,27 @@ class NodeUpgrade:
     ready_at: float
     warmed_at: float
     rejoined_at: float              # or when it would have (the plan skipped it)
+    silences: tuple[str, ...] = ()  # the ids of the silences put on its alerts
+    unsilenced_at: float | None = None  # when they were expired
+
+
+@dataclass
+class NodeSilences:
+    """The silences on one node's alerts for its turn, and when they were expired."""
+
+    ids: tuple[str, ...] = ()
+    expired_at: float | None = None
 
 
 class RollingUpgrade:
     """Runs an :class:`UpgradePlan` over a fleet, one node at a time."""
 
     def __init__(self, fleet: Fleet, gateways: Gateways, http: httpx.Client,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *,
+                 alertmanager: AlertmanagerClient | None = None) -> None:
         self.fleet, self.gateways, self.http = fleet, gateways, http
         self.clock = clock or SystemClock()
+        self.alertmanager = alertmanager
 
     def now(self) -> float:
         return self.clock.wall()
@@ -90,8 +111,14 @@ class RollingUpgrade:
         return tuple(self.upgrade(plan, node) for node in nodes)
 
     def upgrade(self, plan: UpgradePlan, node: str) -> NodeUpgrade:
-        worker, policy = self.fleet.worker_url(node), plan.policy
         began_at, at_start = self.now(), self.in_flight(node)
+        with self.silenced(plan, node) as silences:
+            step = self.replace_node(plan, node, began_at, at_start)
+        return replace(step, silences=silences.ids, unsilenced_at=silences.expired_at)
+
+    def replace_node(self, plan: UpgradePlan, node: str, began_at: float,
+                     at_start: float) -> NodeUpgrade:
+        worker, policy = self.fleet.worker_url(node), plan.policy
         drained_at = None
         if policy.drain:
             self.gateways.remove(worker)
@@ -110,6 +137,47 @@ class RollingUpgrade:
             self.gateways.add(worker)
         return NodeUpgrade(node, plan.revision, began_at, at_start, drained_at, in_flight,
                            idle_at, stopped_at, ready_at, warmed_at, rejoined_at=self.now())
+
+    @contextmanager
+    def silenced(self, plan: UpgradePlan, node: str) -> Iterator[NodeSilences]:
+        """The policy's alerts for ``node`` silenced until they clear after the body,
+        expired whatever happens."""
+        names, silences = plan.policy.silence, NodeSilences()
+        if not names:
+            yield silences
+            return
+        if self.alertmanager is None:
+            raise StackError(f"the upgrade policy silences {', '.join(names)} but the "
+                             "procedure was given no Alertmanager")
+        alertmanager, now = self.alertmanager, self.now()
+        ends_at = now + plan.policy.worst_case_s()
+        comment = f"rolling upgrade: {node} to {plan.revision}"
+        try:
+            silences.ids = tuple(
+                alertmanager.silence({"alertname": name, "node": node}, starts_at=now,
+                                     ends_at=ends_at, comment=comment) for name in names)
+            yield silences
+            self.await_alerts_clear(plan, node)
+        finally:
+            for silence_id in silences.ids:
+                alertmanager.expire(silence_id)
+            silences.expired_at = self.now()
+
+    def await_alerts_clear(self, plan: UpgradePlan, node: str) -> None:
+        """Until Alertmanager holds none of the silenced alerts for ``node`` (Prometheus
+        resolved them once it scraped the node again): expiring the silences earlier
+        would page for the restart after all."""
+        assert self.alertmanager is not None
+        alertmanager = self.alertmanager
+
+        def clear() -> Probe[float]:
+            held = [a.name for name in plan.policy.silence
+                    for a in alertmanager.held({"alertname": name, "node": node})]
+            return Probe(not held, self.now(), f"still held: {held}")
+
+        Wait(within=plan.policy.alerts_clear_within_s, interval=0.5, transient=(Unreachable,),
+             clock=self.clock).until(f"Alertmanager to hold no {'/'.join(plan.policy.silence)} "
+                                     f"for {node}", clear)
 
     def in_flight(self, node: str) -> float:
         """What the node's engine holds now: running + waiting, from its own metrics."""

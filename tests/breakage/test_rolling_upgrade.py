@@ -1,6 +1,7 @@
 """The rolling-upgrade drill turns red on an upgrade procedure that restarts each node in
-place (no drain, killed at once: its users' requests are cut) and on one that never puts
-an upgraded node back in the gateways."""
+place (no drain, killed at once: its users' requests are cut), on one that never puts
+an upgraded node back in the gateways, and on one that does not silence the alert its
+planned restart raises (on-call paged)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def test_fails_when_upgraded_nodes_are_not_put_back(sensitivity: Sensitivity) ->
         lambda: upgrade_policy_changed(sensitivity.stack, lambda policy: replace(
             policy, rejoin=False)),
         test_rolling_upgrade.ROUTED_AGAIN, one_node)
+
+
+def test_fails_when_the_planned_restart_pages_on_call(sensitivity: Sensitivity) -> None:
+    """The procedure silences nothing: node1 is down for its restart (about 25 s) past
+    NodeDown's ``for:`` (5 s), and Alertmanager delivers it to the critical receiver."""
+    sensitivity.expect_red(
+        DRILL, test_rolling_upgrade.run_rolling_upgrade,
+        lambda: upgrade_policy_changed(sensitivity.stack, lambda policy: replace(
+            policy, silence=())),
+        test_rolling_upgrade.NOT_PAGED, one_node)
