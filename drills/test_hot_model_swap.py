@@ -45,6 +45,8 @@ CAUSED_BY_KIND = {"good": set(), "wrong": {"CanaryRolledBack"}, "slow": {"Canary
                   # the canary's breaker opens and closes on its 500s until the rollback
                   "broken": {"CanaryRolledBack", "CircuitOpen"}}
 SERVED = "vllm:request_success_total"
+#: await_decision polls every 0.5 s: a decision right at its bound is still read.
+DECISION_SLACK_S = 2.0
 # The controller's reason names the signal each bad canary must be caught on, so every
 # signal is shown deciding on the real stack (harness/rollout/analysis.py words them).
 # tokens/s has no case here: see docs/drills.md (a canary 9x slower in tokens/s was
@@ -136,7 +138,7 @@ def observe_rollout(drill: Drill, kind: str, canary: str) -> None:
                 bad.apply()
                 applied_at = time.time()
             drill.phase(f"{kind} canary under analysis")
-            decision = controller_decision(drill, kind, canary)
+            decision = controller_decision(drill, kind, canary, applied_at)
         finally:
             if bad is not None:
                 bad.revert()
@@ -155,10 +157,17 @@ def expected_decision(kind: str) -> str:
         f"the controller rolls back a {kind} canary"
 
 
-def controller_decision(drill: Drill, kind: str, canary: str) -> RolloutDecision:
-    """The controller's decision; none within the bound fails the property it owed."""
+def controller_decision(drill: Drill, kind: str, canary: str,
+                        applied_at: float) -> RolloutDecision:
+    """The controller's decision; none within the bound fails the property it owed. A
+    bad canary's bound is its rollback's (``rollback_within_s`` from the moment it went
+    bad, plus a poll's slack): a later decision would fail that bound anyway."""
+    cfg = drill.config.hot_swap
+    within = cfg.decide_within_s
+    if kind != "good":
+        within = min(within, applied_at + cfg.rollback_within_s + DECISION_SLACK_S - time.time())
     try:
-        return await_decision(drill, canary, drill.config.hot_swap.decide_within_s)
+        return await_decision(drill, canary, max(within, DECISION_SLACK_S))
     except NotReady as exc:
         drill.check(expected_decision(kind), False, f"no decision: {exc}")
         raise  # unreachable: check raised
