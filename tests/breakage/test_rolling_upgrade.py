@@ -5,6 +5,7 @@ planned restart raises (on-call paged)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from drills import test_rolling_upgrade
@@ -21,12 +22,20 @@ def one_node(config: DrillsConfig) -> DrillsConfig:
     return replace(config, rolling_upgrade=replace(config.rolling_upgrade, nodes=1))
 
 
+#: A node killed while the gateways still route to it: a user's stream it was sending is
+#: cut, or, when the kill came before its first byte, the gateways retried it elsewhere
+#: (the user never knew) and each saw the node die: GatewayBackendDown, which a drained
+#: node never raises (a CI run: 0 of 25 cut, red on the alert).
+KILLED_IN_PLACE = (f"{re.escape(test_rolling_upgrade.NO_FAILED)}"
+                   "|no unexpected alerts: GatewayBackendDown")
+
+
 def test_fails_when_nodes_are_killed_in_place(sensitivity: Sensitivity) -> None:
     sensitivity.expect_red(
         DRILL, test_rolling_upgrade.run_rolling_upgrade,
         lambda: upgrade_policy_changed(sensitivity.stack, lambda policy: replace(
             policy, drain=False, finish_in_flight=False, stop_grace_s=0)),
-        test_rolling_upgrade.NO_FAILED, one_node)
+        KILLED_IN_PLACE, one_node)
 
 
 def test_fails_when_upgraded_nodes_are_not_put_back(sensitivity: Sensitivity) -> None:
@@ -47,4 +56,4 @@ def test_fails_when_the_planned_restart_pages_on_call(sensitivity: Sensitivity) 
         DRILL, test_rolling_upgrade.run_rolling_upgrade,
         lambda: upgrade_policy_changed(sensitivity.stack, lambda policy: replace(
             policy, silence=())),
-        test_rolling_upgrade.NOT_PAGED, one_node)
+        re.escape(test_rolling_upgrade.NOT_PAGED), one_node)
