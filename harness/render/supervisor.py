@@ -3,8 +3,12 @@
 Programs never start on their own (``autostart=false``): the runtime decides start
 order and readiness. What supervisord owns is the restart: ``autorestart`` follows
 the stack file's restart policy (``unexpected`` for on-failure, ``false`` for never),
-``startretries`` is its limit. supervisord stops a program by signalling its whole
-process group (``stopasgroup``/``killasgroup``).
+``startretries`` is its limit. supervisord stops a program with a SIGTERM to its whole
+process group (``stopasgroup``), or, for a program that coordinates its own children's
+shutdown (``stop_leader_only``: a vLLM node), to the group's leader alone, the wrapper
+that passes it to the command (as Kubernetes, ``docker stop`` and systemd's
+``KillMode=mixed`` do); its SIGKILL past the grace goes to the whole group
+(``killasgroup``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ class Program:
     directory: Path
     restart: RestartPolicy
     priority: int
+    #: SIGTERM to the wrapper only (it passes it to the command), not to every process of
+    #: the group: vLLM's workers exit at once on a SIGTERM of their own (they take it for
+    #: a failed shutdown), and the engine they served stops mid-drain.
+    stop_leader_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ def program_section(program: Program) -> list[str]:
         f"startsecs={START_SECS}",
         "stopsignal=TERM",
         f"stopwaitsecs={STOP_WAIT_S}",
-        "stopasgroup=true",
+        f"stopasgroup={'false' if program.stop_leader_only else 'true'}",
         "killasgroup=true",
         f"priority={program.priority}",
         "redirect_stderr=true",

@@ -294,7 +294,8 @@ class ProcessRuntime:
         env = {**dict(spec.env), RUN_ID_ENV: self.run_id, COMPONENT_ENV: spec.name,
                "TMPDIR": str(scratch_dir(self.run_id)), "PYTHONUNBUFFERED": "1"}
         return Program(spec.name, (*wrapper, "--", *spec.argv), tuple(sorted(env.items())),
-                       self.paths.log(spec.name), self.paths.run_dir, policy, priority)
+                       self.paths.log(spec.name), self.paths.run_dir, policy, priority,
+                       stop_leader_only=spec.kind is comp.Kind.NODE)
 
     def _write_supervisord_config(self) -> None:
         programs = [self._program(i + 1, spec) for i, spec in enumerate(self.specs().values())

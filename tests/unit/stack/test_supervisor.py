@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,13 @@ def test_the_rendered_program_follows_the_restart_policy(tmp_path: Path) -> None
     assert "autorestart=unexpected" in on and "startretries=5" in on
     assert "autorestart=false" in off
     assert "autostart=false" in on and "stopasgroup=true" in on and "killasgroup=true" in on
+
+
+def test_a_node_is_stopped_through_its_wrapper_alone_and_killed_as_a_group(tmp_path: Path) -> None:
+    files = SupervisordFiles(tmp_path / "s.sock", tmp_path / "s.pid", tmp_path / "s.log")
+    node = replace(_program(tmp_path, "node1", RestartPolicy()), stop_leader_only=True)
+    rendered = render_supervisord(files, [node])
+    assert "stopasgroup=false" in rendered and "killasgroup=true" in rendered
 
 
 def _wrapped(tmp: Path, code: str) -> subprocess.CompletedProcess[bytes]:
