@@ -157,19 +157,17 @@ class RollingUpgrade:
                 alertmanager.silence({"alertname": name, "node": node}, starts_at=now,
                                      ends_at=ends_at, comment=comment) for name in names)
             yield silences
-            self.await_alerts_clear(plan, node)
+            self.await_alerts_clear(alertmanager, plan, node)
         finally:
             for silence_id in silences.ids:
                 alertmanager.expire(silence_id)
             silences.expired_at = self.now()
 
-    def await_alerts_clear(self, plan: UpgradePlan, node: str) -> None:
+    def await_alerts_clear(self, alertmanager: AlertmanagerClient, plan: UpgradePlan,
+                           node: str) -> None:
         """Until Alertmanager holds none of the silenced alerts for ``node`` (Prometheus
         resolved them once it scraped the node again): expiring the silences earlier
         would page for the restart after all."""
-        assert self.alertmanager is not None
-        alertmanager = self.alertmanager
-
         def clear() -> Probe[float]:
             held = [a.name for name in plan.policy.silence
                     for a in alertmanager.held({"alertname": name, "node": node})]
