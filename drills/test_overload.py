@@ -10,8 +10,9 @@ Then the stack must shed what it cannot serve instead of letting every user wait
 
 - the front door turned requests away (its own log and ``requests_denied`` counter);
 - each turned away cleanly: a 429 or 503 in the error schema, with the stack's request
-  id and a ``Retry-After`` header, and at once (within ``shed_within_s`` of arriving, by
-  the front door's log), never a timeout or a dropped connection;
+  id and a ``Retry-After`` header, and at once (within ``shed_within_s`` of the whole
+  request received, by the front door's log: the users' own client, starved on the same
+  cores, may take seconds to send its headers), never a timeout or a dropped connection;
 - every admitted request was answered, and its time to first token (the front door's
   wait for a gateway slot, p95 from its log, plus the engines' own TTFT p95 from their
   histogram) stayed within the SLO;
@@ -181,16 +182,19 @@ def judge_shedding(drill: Drill, logged: Sequence[FrontDoorRequest],
                 bool(shed) and denied > 0,
                 f"{len(shed)} of {len(logged)} turned away by its log, {denied:.0f} denied "
                 "by its counter")
-    slowest = max(r.ended_at - r.arrived_at for r in shed)
-    drill.measure("shed_slowest_s", slowest)
+    slowest = max(shed, key=lambda r: r.handled_s)
+    drill.measure("shed_slowest_s", slowest.handled_s)
+    drill.measure("shed_slowest_client_sending_s", slowest.client_sending_s)
     refused = [r for r in results if r.status in SHED_STATUSES]
     unclean = [f"{r.stack_request_id or r.request_id}: {problem}" for r in refused
                for problem in [shed_problem(r)] if problem]
     unanswered = [f"{r.request_id}: {stack_error_problem(r)}" for r in results
                   if r.status is None and r.cancelled is None]
     drill.check_together(
-        ("shed requests are turned away at once", slowest <= cfg.shed_within_s,
-         f"slowest {slowest:.3f}s from arriving (bound {cfg.shed_within_s:g}s)"),
+        ("shed requests are turned away at once", slowest.handled_s <= cfg.shed_within_s,
+         f"slowest {slowest.handled_s:.3f}s from the whole request received (bound "
+         f"{cfg.shed_within_s:g}s; its client took {slowest.client_sending_s:.3f}s to send "
+         "it)"),
         ("shed requests carry the error schema, the stack's request id and Retry-After",
          bool(refused) and not unclean,
          f"{len(unclean)} of {len(refused)}: {unclean[:5]}"),

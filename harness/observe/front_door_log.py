@@ -3,11 +3,13 @@
 HAProxy writes one line per request once it ends (the stack's ``log-format``): when the
 request arrived (``%tr``, the front door's local time, to the millisecond), the backend
 and server it used (``gateways/gateway-a``; ``<NOSRV>`` when it answered itself), its
-timers (the second, ``%Tw``, how long it waited for a gateway slot; the last, ``%Ta``, how
-long the request was active), the status, the termination state (``CD--``: the client
-aborted while the response was being sent), the client's own ``X-Request-Id`` (captured,
-``{...}``) and the stack's request id (``id=fd-...``). A retried request names the last
-server tried; a request the front door turned away itself names ``<NOSRV>``.
+timers (the first, ``%TR``, how long its client took to send the request's headers after
+their first byte; the second, ``%Tw``, how long it waited for a gateway slot; the last,
+``%Ta``, how long the request was active, ``%TR`` included), the status, the termination
+state (``CD--``: the client aborted while the response was being sent), the client's own
+``X-Request-Id`` (captured, ``{...}``) and the stack's request id (``id=fd-...``). A
+retried request names the last server tried; a request the front door turned away itself
+names ``<NOSRV>``.
 
 Every line starts with the time HAProxy wrote it (``log ... format iso``, to the
 microsecond), and HAProxy logs its own verdicts on its gateways there: ``Server
@@ -61,7 +63,15 @@ class FrontDoorRequest:
     arrived_at: float      # epoch seconds
     ended_at: float        # arrival plus the time it was active (``%Ta``)
     queued_s: float | None = None  # waited for a gateway slot (``%Tw``); None: never queued
+    client_sending_s: float = 0.0  # the client sending the request's headers (``%TR``)
     client_id: str = ""    # the client's X-Request-Id, as it sent it ("" without one)
+
+    @property
+    def handled_s(self) -> float:
+        """From the whole request received to its end: the front door's own time, without
+        the client's (a starved client that sends its headers seconds after its first byte
+        is not a slow front door)."""
+        return self.ended_at - self.arrived_at - self.client_sending_s
 
     @property
     def client_left_mid_response(self) -> bool:
@@ -81,11 +91,12 @@ class FrontDoorRequest:
 def _request(match: re.Match[str]) -> FrontDoorRequest:
     arrived = _log_time(match["at"])
     timers = [int(t) for t in match["timers"].split("/")]
-    queued_ms, active_ms = timers[1], timers[-1]
+    sending_ms, queued_ms, active_ms = timers[0], timers[1], timers[-1]
     return FrontDoorRequest(request_id=match["id"], server=match["server"],
                             status=int(match["status"]), termination=match["termination"],
                             arrived_at=arrived, ended_at=arrived + max(active_ms, 0) / 1000,
                             queued_s=None if queued_ms < 0 else queued_ms / 1000,
+                            client_sending_s=max(sending_ms, 0) / 1000,
                             client_id=match["client_id"] or "")
 
 

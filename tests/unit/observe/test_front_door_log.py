@@ -41,6 +41,16 @@ def test_a_request_ends_its_active_time_after_it_arrived() -> None:
     assert (request.status, request.termination) == (200, "----")
 
 
+def test_the_front_door_s_own_time_leaves_out_the_client_sending_its_headers() -> None:
+    requests = FrontDoorLog.parse(LOG).requests
+
+    assert requests["fd-b"].client_sending_s == 1.127
+    assert round(requests["fd-b"].handled_s, 3) == 1.188  # 2.315 active, 1.127 the client's
+    # shed after its 1 s queue timeout
+    assert round(requests["fd-queued-out"].handled_s, 3) == 1.001
+    assert requests["fd-none"].client_sending_s == 0.0
+
+
 def test_only_clients_that_left_mid_response_within_the_window_are_abandoned() -> None:
     log = FrontDoorLog.parse(LOG)
     start = local("2026-12-05 16:59:36")
