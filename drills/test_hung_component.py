@@ -268,11 +268,14 @@ def run_hung(drill: Drill, hang: Hang) -> None:
         bound = cfg.stuck_within_s
         # held until the last request it could take (right before it left rotation) has
         # ended or waited past the bound: only the stack can end those waits
+        left_rotation = hung + out_s
         hold_fault(drill, f"no request waits on the hung {hang.component} past the bound",
-                   until=hung + out_s + bound + HOLD_SLACK_S,
+                   until=left_rotation + bound + HOLD_SLACK_S,
                    holds=lambda: stuck(load, bound) == 0,
                    seen=lambda: f"{stuck(load, bound)} requests in flight longer than "
-                                f"{bound:g}s")
+                                f"{bound:g}s",
+                   settled=lambda: load.in_flight_sent_before(left_rotation) == 0)
+        drill.measure("held_s", time.time() - hung)
     resumed = drill.phase("fault reverted")
     drill.measure("back_in_rotation_s", await_recovery(
         drill, f"{rotation.who} takes {hang.component} back", since=resumed,
@@ -322,17 +325,18 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 @contextmanager
 def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
-    NodeStalled reads): the tiny model generates an answer in about a second and streams
-    it out for several more, so an engine that runs requests a moment before the stop may
-    have reported 0 by the stop (a local run: INCONCLUSIVE). A stop that finds it idle is
-    resumed at once and tried again, within ``precondition_within_s``."""
+    NodeStalled reads). Each try stops it as soon as its own log shows it took a new
+    user's request: the tiny model generates an answer in about a second and streams it
+    out for several more, so the moment it takes one is the moment it surely works (its
+    ``/metrics``, served on its serving loop, answers mostly while it is idle: waiting
+    for those to show running requests took up to 20 s a try). A stop that still finds
+    its last report at 0 is resumed at once and tried again, within
+    ``precondition_within_s``."""
     cfg = hang.config(drill)
     deadline = time.monotonic() + cfg.precondition_within_s
     for attempt in itertools.count(1):
         remaining = max(1.0, deadline - time.monotonic())
-        await_precondition(drill, f"{VICTIM}'s engine runs users' requests", remaining,
-                           lambda: node_counter(drill, VICTIM, RUNNING) > 0,
-                           lambda: f"{RUNNING} {node_counter(drill, VICTIM, RUNNING):g}")
+        await_new_request(drill, remaining)
         with PauseProcess(drill.stack, hang.component, only=hang.only) as fault:
             last = settled(lambda: node_counter(drill, VICTIM, RUNNING))
             if last > 0:
@@ -347,6 +351,14 @@ def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
         if time.monotonic() >= deadline:
             raise drill.inconclusive(f"{VICTIM}'s engine is stopped mid-work",
                                      f"{attempt} stops each found its last report at 0 running")
+
+
+def await_new_request(drill: Drill, within: float) -> None:
+    """Until node1's own log names a request it had not taken when this began."""
+    taken = requests_taken_by(drill, VICTIM).taken
+    await_precondition(drill, f"{VICTIM}'s engine takes a user's request (its own log)",
+                       within, lambda: bool(requests_taken_by(drill, VICTIM).taken - taken),
+                       lambda: f"no request added to {VICTIM}'s log since this try began")
 
 
 def settled(read: Callable[[], float]) -> float:

@@ -215,14 +215,17 @@ def await_recovery(drill: DrillRun, prop: str, *, since: float, within: float,
 
 
 def hold_fault(drill: DrillRun, prop: str, *, until: float, holds: Callable[[], bool],
-               seen: Callable[[], object]) -> None:
+               seen: Callable[[], object],
+               settled: Callable[[], bool] | None = None) -> None:
     """Keep a fault in place until ``until`` (wall clock) while the stack must keep
     ``prop`` true: read every ``HOLD_POLL_S``; the first reading where it does not fails
-    the drill on ``prop`` with what was seen."""
+    the drill on ``prop`` with what was seen. ``settled``, when given, ends the hold
+    sooner: once it is true nothing left can break ``prop`` any more."""
     def probe() -> Probe[None]:
         if not holds():
             drill.check(prop, False, str(seen()))
-        return Probe(done=time.time() >= until, seen=str(seen()))
+        over = time.time() >= until or (settled is not None and settled())
+        return Probe(done=over, seen=str(seen()))
 
     Wait(within=max(0.0, until - time.time()) + HOLD_POLL_S * 4, interval=HOLD_POLL_S,
          transient=_UNREADABLE).until(f"the fault held ({prop})", probe)

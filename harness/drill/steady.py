@@ -13,7 +13,8 @@ naming what is off.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import httpx
@@ -108,7 +109,7 @@ def ensure_steady(drill: DrillRun) -> None:
     drill.measure("steady_probe_rounds", summary.round)
     drill.check(STEADY_PROPERTY, True,
                 f"{summary.requests} probes ok, TTFT p95 {summary.ttft_p95_s:.3f}s"
-                f" (probe round {summary.round})")
+                f" (probe round {summary.round}){rounds.describe()}")
 
 
 @dataclass
@@ -117,6 +118,18 @@ class ProbeRounds:
 
     count: int = 0
     passed: ProbeSummary | None = None
+    #: what kept the stack from steady state while waiting, each named once, oldest first
+    waited_on: list[str] = field(default_factory=list)
+
+    def saw(self, problems: Sequence[str]) -> None:
+        self.waited_on.extend(p for p in problems if p not in self.waited_on)
+
+    def describe(self, shown: int = 6) -> str:
+        if not self.waited_on:
+            return ""
+        more = len(self.waited_on) - shown
+        return (f"; waited on: {'; '.join(self.waited_on[:shown])}"
+                + (f" (and {more} more)" if more > 0 else ""))
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,7 @@ class ProbeSummary:
 
 def _steady_probe(drill: DrillRun, rounds: ProbeRounds) -> Probe[None]:
     problems = all_problems(drill)
+    rounds.saw(problems)
     if problems:
         _trickle(drill)
         return Probe(done=False, seen="; ".join(problems))
@@ -138,6 +152,7 @@ def _steady_probe(drill: DrillRun, rounds: ProbeRounds) -> Probe[None]:
     if not probed.done:
         return probed
     after = problems_after_next_evaluation(drill)
+    rounds.saw(after)
     if after:
         rounds.passed = None
         return Probe(done=False, seen="after the probe requests: " + "; ".join(after))

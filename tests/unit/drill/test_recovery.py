@@ -8,7 +8,7 @@ from typing import cast
 
 import pytest
 
-from harness.drill.probes import await_recovery
+from harness.drill.probes import await_recovery, hold_fault
 from harness.drill.run import DrillRun
 from harness.errors import DrillFailed
 
@@ -44,3 +44,31 @@ def test_no_recovery_fails_the_property_with_what_was_seen() -> None:
     (prop, ok, detail), = drill.seen
     assert (prop, ok) == ("every gateway marks the node up again", False)
     assert "{'gateway-a': 0.0}" in detail
+
+
+def test_a_hold_ends_once_nothing_left_can_break_its_property() -> None:
+    drill = Verdicts()
+    began = time.monotonic()
+    hold_fault(cast(DrillRun, drill), "no request waits past the bound",
+               until=time.time() + 30, holds=lambda: True, seen=lambda: "0 stuck",
+               settled=lambda: True)
+    assert time.monotonic() - began < 5  # not the 30 s it was allowed
+    assert drill.seen == [("no request waits past the bound", True, "0 stuck")]
+
+
+def test_a_hold_that_never_settles_lasts_until_its_end() -> None:
+    drill = Verdicts()
+    began = time.monotonic()
+    hold_fault(cast(DrillRun, drill), "no request waits past the bound",
+               until=time.time() + 1.2, holds=lambda: True, seen=lambda: "1 in flight",
+               settled=lambda: False)
+    assert time.monotonic() - began >= 1.2
+
+
+def test_a_hold_fails_on_its_first_broken_reading_even_if_settled() -> None:
+    drill = Verdicts()
+    with pytest.raises(DrillFailed):
+        hold_fault(cast(DrillRun, drill), "no request waits past the bound",
+                   until=time.time() + 30, holds=lambda: False, seen=lambda: "1 stuck",
+                   settled=lambda: True)
+    assert drill.seen == [("no request waits past the bound", False, "1 stuck")]
