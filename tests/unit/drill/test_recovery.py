@@ -46,29 +46,27 @@ def test_no_recovery_fails_the_property_with_what_was_seen() -> None:
     assert "{'gateway-a': 0.0}" in detail
 
 
-def test_a_hold_ends_once_nothing_left_can_break_its_property() -> None:
-    drill = Verdicts()
+def hold_for(drill: Verdicts, until_in: float, *, holds: bool, settled: bool) -> float:
+    """Seconds one hold of the property took."""
     began = time.monotonic()
     hold_fault(cast(DrillRun, drill), "no request waits past the bound",
-               until=time.time() + 30, holds=lambda: True, seen=lambda: "0 stuck",
-               settled=lambda: True)
-    assert time.monotonic() - began < 5  # not the 30 s it was allowed
+               until=time.time() + until_in, holds=lambda: holds,
+               seen=lambda: f"{int(not holds)} stuck", settled=lambda: settled)
+    return time.monotonic() - began
+
+
+def test_a_hold_ends_once_nothing_left_can_break_its_property() -> None:
+    drill = Verdicts()
+    assert hold_for(drill, 30, holds=True, settled=True) < 5  # not the 30 s it was allowed
     assert drill.seen == [("no request waits past the bound", True, "0 stuck")]
 
 
 def test_a_hold_that_never_settles_lasts_until_its_end() -> None:
-    drill = Verdicts()
-    began = time.monotonic()
-    hold_fault(cast(DrillRun, drill), "no request waits past the bound",
-               until=time.time() + 1.2, holds=lambda: True, seen=lambda: "1 in flight",
-               settled=lambda: False)
-    assert time.monotonic() - began >= 1.2
+    assert hold_for(Verdicts(), 1.2, holds=True, settled=False) >= 1.2
 
 
 def test_a_hold_fails_on_its_first_broken_reading_even_if_settled() -> None:
     drill = Verdicts()
     with pytest.raises(DrillFailed):
-        hold_fault(cast(DrillRun, drill), "no request waits past the bound",
-                   until=time.time() + 30, holds=lambda: False, seen=lambda: "1 stuck",
-                   settled=lambda: True)
+        hold_for(drill, 30, holds=False, settled=True)
     assert drill.seen == [("no request waits past the bound", False, "1 stuck")]
