@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from harness.drill import STEADY_PROPERTY, DrillRun, Inconclusive
-from harness.drill.steady import all_problems, ensure_steady, problems_after_next_evaluation
+from harness.drill.steady import (
+    ProbeRounds,
+    all_problems,
+    ensure_steady,
+    problems_after_next_evaluation,
+)
 from harness.errors import NotReady
 from tests.fakes import FakeClock, alert_json, vllm_text
 from tests.unit.drill.fakestack import FakeRuntime, FakeStack, Settings
@@ -142,3 +147,12 @@ def test_after_the_probes_alerts_the_probes_move_are_not_held_against_the_stack(
     assert problems_after_next_evaluation(fake.drill(tmp_path)) == [
         "alert CircuitOpen is firing {'alertname': 'CircuitOpen', 'gateway': 'gateway-a'}"]
     assert len(all_problems(fake.drill(tmp_path))) == 3, "before the probes, all count"
+
+
+def test_steady_state_names_what_it_waited_on_once_each() -> None:
+    rounds = ProbeRounds()
+    rounds.saw(["alert TPSDrop is firing {}", "node node1: running=1.0"])
+    rounds.saw(["alert TPSDrop is firing {}"])
+    assert rounds.describe() == "; waited on: alert TPSDrop is firing {}; node node1: running=1.0"
+    assert rounds.describe(shown=1) == "; waited on: alert TPSDrop is firing {} (and 1 more)"
+    assert ProbeRounds().describe() == ""  # steady at once
