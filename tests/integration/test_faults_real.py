@@ -144,8 +144,15 @@ def test_kill_then_restart_node(stack: Stack) -> None:
 
 
 def test_terminate_gateway_then_restart(stack: Stack) -> None:
-    with TerminateProcess(stack, "gateway-b", grace_s=5), pytest.raises(httpx.ConnectError):
-        _complete(stack, stack.gateway_url("gateway-b"))
+    """A gateway drains on SIGTERM and exits inside its grace; the supervisor brings a new
+    incarnation. No request in the gap is judged: the router starts in well under a
+    second, and a fresh-clone CI run saw the new one already answering there."""
+    fault = TerminateProcess(stack, "gateway-b", grace_s=5)
+    with fault:
+        assert fault.main_process_gone()
+        assert not fault.observed.escalated, "gateway-b outlived its SIGTERM grace"
+    assert fault.observed.restarted_pid not in (None, fault.observed.killed_pid)
+    assert fault.observed.ready_after_s is not None, fault.observed.not_back
     _still_completes(stack, stack.gateway_url("gateway-b"))
 
 
