@@ -33,13 +33,21 @@ class Settings:
 
 @dataclass
 class FakeRuntime:
-    """Only what the Stack handle asks in these tests: which components run."""
+    """Only what the Stack handle asks in these tests: which components run, their logs."""
 
     topology: Topology
     stopped: set[str] = field(default_factory=set)
+    #: each component's log as successive reads see it (the last one stays): a line
+    #: written after a read shows up in a later one
+    logs: dict[str, list[str]] = field(default_factory=dict)
 
     def is_running(self, name: str) -> bool:
         return name not in self.stopped
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        reads = self.logs.get(name, [""])
+        text = reads.pop(0) if len(reads) > 1 else reads[0]
+        return "\n".join(text.splitlines()[-lines:])
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -130,7 +138,8 @@ class FakeStack:
     def drill(self, run_dir: Path, runtime: FakeRuntime | None = None) -> DrillRun[Settings]:
         """A real DrillRun over this fake (not entered: no timeline thread, no journal)."""
         fake_runtime = runtime or FakeRuntime(self.topology)
-        # The Stack handle only calls is_running here; the cast spares the fake the rest.
+        # The Stack handle only calls is_running and log_tail here; the cast spares the
+        # fake the rest.
         stack = Stack(self.topology, cast(Runtime, fake_runtime), run_dir, "unit",
                       _http=self.client())
         return DrillRun(name="unit", stack=stack, config=Settings(), http=self.client())

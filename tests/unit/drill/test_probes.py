@@ -14,13 +14,14 @@ from harness.drill import (
     ProbeError,
     await_property,
     completion,
+    front_door_log,
     front_door_state,
     gateways_see,
     node_counter,
     streamed_ttft,
 )
 from tests.fakes import vllm_text
-from tests.unit.drill.fakestack import FakeStack
+from tests.unit.drill.fakestack import FakeRuntime, FakeStack
 
 
 @pytest.fixture
@@ -128,3 +129,30 @@ def test_a_failed_stream_raises_its_status(fake: FakeStack, tmp_path: Path) -> N
     fake.completions = lambda request: httpx.Response(503, text="no workers")
     with pytest.raises(httpx.HTTPStatusError, match="503"):
         streamed_ttft(fake.drill(tmp_path), "http://127.0.0.1:18080")
+
+
+FRONT_DOOR_LOG = (Path(__file__).parents[2] / "fixtures" / "logs" / "frontdoor.log").read_text()
+
+
+def front_door_reads(fake: FakeStack, *reads: str) -> FakeRuntime:
+    return FakeRuntime(fake.topology, logs={fake.topology.front_door.name: list(reads)})
+
+
+def test_the_front_door_log_is_read_once_it_holds_every_request_it_answered(
+        fake: FakeStack, tmp_path: Path) -> None:
+    """Its last lines reach the file after the responses: a read before they do would
+    count a shed request as one the front door never handled."""
+    written_so_far = "\n".join(FRONT_DOOR_LOG.splitlines()[:5])
+    drill = fake.drill(tmp_path, front_door_reads(fake, written_so_far, FRONT_DOOR_LOG))
+
+    log = front_door_log(drill, covering=["fd-b", "fd-shed2"], catch_up_s=5)
+
+    assert {"fd-b", "fd-shed2"} <= log.requests.keys()
+
+
+def test_a_request_the_front_door_never_logged_is_an_error_not_an_absence(
+        fake: FakeStack, tmp_path: Path) -> None:
+    drill = fake.drill(tmp_path, front_door_reads(fake, FRONT_DOOR_LOG))
+
+    with pytest.raises(ProbeError, match=r"1 of 2 not logged.*fd-never"):
+        front_door_log(drill, covering=["fd-b", "fd-never"], catch_up_s=0.3)
