@@ -111,6 +111,7 @@ class CancelStormConfig:
     connection_slack: int
     connections_within_s: float
     wave_within_s: float
+    max_attempts: int
 
 
 @dataclass(frozen=True)
