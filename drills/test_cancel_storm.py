@@ -32,6 +32,7 @@ from harness.drill import (
     RetryPolicy,
     Wait,
     abandoned_streams,
+    answered_whole,
     assert_kv_released,
     cancel_storm_spec,
     engine_aborts,
@@ -156,9 +157,7 @@ class WaveTries:
 
     @classmethod
     def of(cls, drill: Drill, results: Sequence[RequestResult]) -> WaveTries:
-        answered = [r.stack_request_id for r in results
-                    if r.stack_request_id and not r.ok and r.cancelled is None]
-        log = front_door_log(drill, covering=answered)
+        log = front_door_log(drill, covering=answered_whole(results))
         since = min(r.sent_at for r in results) - 1.0
         until = max(r.sent_at + r.elapsed_s for r in results) + 1.0
         by_client = log.by_client_id(since, until)

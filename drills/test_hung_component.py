@@ -44,6 +44,7 @@ from harness.drill import (
     Timeouts,
     Wait,
     answered_since,
+    answered_whole,
     await_precondition,
     await_property,
     await_recovery,
@@ -417,9 +418,7 @@ def judge_users(drill: Drill, hang: Hang, results: tuple[RequestResult, ...],
     bound = cfg.stuck_within_s
     touched = [r for r in results
                if r.sent_at < window.end and r.sent_at + r.elapsed_s > window.start]
-    refused = [r.stack_request_id for r in touched
-               if r.stack_request_id and not r.ok and r.cancelled is None]
-    shed_ids = front_door_log(drill, covering=refused).shed_ids()
+    shed_ids = front_door_log(drill, covering=answered_whole(touched)).shed_ids()
     shed = [r for r in touched if r.stack_request_id in shed_ids]
     failed = [r for r in touched if not r.ok and r.cancelled is None
               and r.stack_request_id not in shed_ids]

@@ -45,6 +45,7 @@ from harness.drill import (
     RequestResult,
     RetryPolicy,
     Timeouts,
+    answered_whole,
     await_recovery,
     engine_ttft_buckets,
     ensure_steady,
@@ -150,9 +151,7 @@ def surge_as_logged(drill: Drill, results: Sequence[RequestResult]) -> list[Fron
     """The surge's requests as the front door logged them (by the id each user sent),
     oldest first."""
     sent = {r.request_id for r in results}
-    answered = [r.stack_request_id for r in results
-                if r.stack_request_id and r.cancelled is None]
-    logged = front_door_log(drill, covering=answered).requests.values()
+    logged = front_door_log(drill, covering=answered_whole(results)).requests.values()
     return sorted((r for r in logged if r.client_id in sent),
                   key=lambda r: r.arrived_at)
 

@@ -36,6 +36,7 @@ from harness.drill.evidence import (
 )
 from harness.drill.journal import Journal, LoadSummary, Verdict
 from harness.drill.probes import (
+    answered_whole,
     await_precondition,
     await_property,
     await_recovery,
@@ -178,6 +179,7 @@ __all__ = [
     "Wait",
     "abandoned_streams",
     "answered_since",
+    "answered_whole",
     "assert_kv_released",
     "await_decision",
     "await_precondition",

@@ -9,7 +9,7 @@ what it saw (:func:`await_precondition`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 import httpx
@@ -18,6 +18,7 @@ from harness.clients.metrics import histogram_buckets, scrape
 from harness.drill.run import DrillRun
 from harness.errors import NotReady, ProbeError, Unreachable
 from harness.faults.process import Observed
+from harness.load.result import RequestResult
 from harness.load.sse import stream_chunks
 from harness.observe.front_door_log import FrontDoorLog
 from harness.observe.recovery import time_to_recover
@@ -137,12 +138,21 @@ PRECONDITION_POLL_S = 0.25
 LOG_CATCH_UP_S = 15.0
 
 
+def answered_whole(results: Iterable[RequestResult]) -> list[str]:
+    """The stack's ids of the responses the front door sent whole: an answer, or an error
+    status (a shed among them). It logs each as it ends; a stream the client left, or one
+    cut, it logs when it notices, which can be a timeout later."""
+    return [r.stack_request_id for r in results
+            if r.stack_request_id and (r.ok or (r.status or 0) >= 400)]
+
+
 def front_door_log(drill: DrillRun, lines: int = LOG_LINES, covering: Collection[str] = (),
                    catch_up_s: float = LOG_CATCH_UP_S) -> FrontDoorLog:
     """The gateway the front door's own log says it sent each request to (see
     :mod:`harness.observe.front_door_log`), over its last ``lines`` lines.
 
-    ``covering``: the stack's ids of responses the drill got from the front door. Waits
+    ``covering``: the stack's ids of responses the front door sent whole
+    (:func:`answered_whole`). Waits
     (``catch_up_s``) until the log holds every one, and raises :class:`ProbeError` naming those
     still missing: a line not yet written never reads as a request the front door did
     not handle (a fresh-clone CI run counted 4 of a wave's 81 sheds as unexplained)."""

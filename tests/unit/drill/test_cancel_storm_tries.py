@@ -16,12 +16,14 @@ LOG = (Path(__file__).parents[2] / "fixtures" / "logs" / "frontdoor.log").read_t
 ARRIVED = {rid: r.arrived_at for rid, r in FrontDoorLog.parse(LOG).requests.items()}
 
 
-def stream(client_id: str, first_try: str, last_try: str, status: int = 200) -> RequestResult:
+def stream(client_id: str, first_try: str, last_try: str | None,
+           status: int | None = 200) -> RequestResult:
     """A stream the client sent as ``client_id``, whose last try the front door answered
-    as ``last_try`` (the stack's id in its response)."""
+    as ``last_try`` (the stack's id in its response; None: no answer)."""
     sent = ARRIVED[first_try]
+    ended = ARRIVED.get(last_try or "", sent)
     return RequestResult(request_id=client_id, sent_at=sent, schedule_lag_s=0.0, ttft_s=None,
-                         itl_s=(), e2e_s=None, elapsed_s=ARRIVED.get(last_try, sent) - sent + 1,
+                         itl_s=(), e2e_s=None, elapsed_s=ended - sent + 1,
                          output_tokens=0, prompt_tokens=None, chunks=0, status=status,
                          stack_request_id=last_try)
 
@@ -41,7 +43,7 @@ def test_a_try_shed_before_the_last_is_counted_as_retried(tmp_path: Path) -> Non
 
 
 def test_an_earlier_try_the_front_door_did_not_shed_is_named(tmp_path: Path) -> None:
-    """A 504 the client's retry would hide behind a later answer."""
-    tries = tries_of(tmp_path, stream("adf328f2-000060", "fd-timeout", "fd-later"))
+    """A 504 the client's retry would hide (its next try found no front door)."""
+    tries = tries_of(tmp_path, stream("adf328f2-000060", "fd-timeout", None, status=None))
 
     assert (tries.retried_after_shed, tries.not_shed) == (0, ("fd-timeout 504 sH--",))

@@ -12,6 +12,7 @@ import pytest
 from harness.drill import (
     DrillFailed,
     ProbeError,
+    answered_whole,
     await_property,
     completion,
     front_door_log,
@@ -20,6 +21,7 @@ from harness.drill import (
     node_counter,
     streamed_ttft,
 )
+from harness.load.result import CancelReason, ErrorInfo, ErrorType, RequestResult
 from tests.fakes import vllm_text
 from tests.unit.drill.fakestack import FakeRuntime, FakeStack
 
@@ -156,3 +158,22 @@ def test_a_request_the_front_door_never_logged_is_an_error_not_an_absence(
 
     with pytest.raises(ProbeError, match=r"1 of 2 not logged.*fd-never"):
         front_door_log(drill, covering=["fd-b", "fd-never"], catch_up_s=0.3)
+
+
+def result(rid: str, status: int, error: ErrorInfo | None = None,
+           cancelled: CancelReason | None = None) -> RequestResult:
+    return RequestResult(request_id="c", sent_at=0.0, schedule_lag_s=0.0, ttft_s=None, itl_s=(),
+                         e2e_s=None, elapsed_s=1.0, output_tokens=0, prompt_tokens=None,
+                         chunks=0, status=status, stack_request_id=rid, error=error,
+                         cancelled=cancelled)
+
+
+def test_only_responses_the_front_door_sent_whole_are_awaited_in_its_log() -> None:
+    """A stream the client left, or one cut, it logs when it notices: maybe a timeout later."""
+    cut = ErrorInfo(kind=ErrorType.STREAM_CUT, message="RemoteProtocolError")
+    shed = ErrorInfo(kind=ErrorType.CLIENT, message="overloaded")
+    results = [result("fd-ok", 200), result("fd-shed", 429, error=shed),
+               result("fd-left", 200, cancelled=CancelReason.CHUNKS),
+               result("fd-cut", 200, error=cut)]
+
+    assert answered_whole(results) == ["fd-ok", "fd-shed"]
