@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import httpx
 
@@ -142,7 +141,7 @@ def storm_wave(drill: Drill, wave: int) -> int:
     return cancelled
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class WaveTries:
     """Each try of a wave's streams as the front door logged it. The storm's users come
     back when a shed response's Retry-After says: their next stream goes out as they
