@@ -143,7 +143,11 @@ def answered_whole(results: Iterable[RequestResult]) -> list[str]:
     status (a shed among them). It logs each as it ends; a stream the client left, or one
     cut, it logs when it notices, which can be a timeout later."""
     return [r.stack_request_id for r in results
-            if r.stack_request_id and (r.ok or (r.status or 0) >= 400)]
+            if r.stack_request_id and (r.ok or _error_status(r.status))]
+
+
+def _error_status(status: int | None) -> bool:
+    return status is not None and status >= 400
 
 
 def front_door_log(drill: DrillRun, lines: int = LOG_LINES, covering: Collection[str] = (),
