@@ -10,7 +10,9 @@ API server runs (the fault verifies it), the engine's last report holds running 
 (what NodeStalled reads) and node1's own log shows it taking users' requests during the
 hang. A whole component hung answers nothing at all: its health checks and Prometheus'
 scrapes time out rather than fail, and the hang is proven by the fault proxy's counts
-(the stack keeps sending it bytes, it sends none back).
+(the stack keeps sending it bytes, it sends none back). A node is stopped, engine alone or
+whole, the moment the kernel shows its engine at work (its CPU time advancing): its
+``/metrics`` answer mostly while it is idle, so its gauges cannot time the stop.
 
 From the stack's own evidence, then: whoever routes to the hung component takes it out
 of rotation (node1: every gateway's ``vllm_router_worker_health``, the shipped gateways
@@ -45,6 +47,7 @@ from harness.drill import (
     Wait,
     answered_since,
     answered_whole,
+    await_on_cpu,
     await_precondition,
     await_property,
     await_recovery,
@@ -63,6 +66,7 @@ from harness.drill import (
     requests_taken_by,
     shed_problem,
     stack_error_problem,
+    titled,
     worker_url,
 )
 from harness.load import BackgroundLoad
@@ -214,6 +218,10 @@ class Hang:
     section: str                # its thresholds in drills.yaml
     rotation: Rotation
     allowed: frozenset[str]     # alerts it may also raise
+    #: the process whose CPU time shows the component at work on users' requests (a node's
+    #: engine; its /metrics, served on its serving loop, answer mostly while it is idle);
+    #: None: the stack's own gauges (``rotation.busy``) say
+    works_in: str | None = None
 
     def config(self, drill: Drill) -> HungComponentConfig:
         config: HungComponentConfig = getattr(drill.config, self.section)
@@ -221,9 +229,9 @@ class Hang:
 
 
 ENGINE_HANG = Hang("hung_engine", VICTIM, ENGINE, "NodeStalled", "hung_component",
-                   BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS))
+                   BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS), works_in=ENGINE)
 NODE_HANG = Hang("hung_node", VICTIM, None, "NodeDown", "hung_component",
-                 BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS))
+                 BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS), works_in=ENGINE)
 GATEWAY_HANG = Hang("hung_gateway", HUNG_GATEWAY, None, "FrontDoorBackendDown", "hung_gateway",
                     BehindTheFrontDoor(HUNG_GATEWAY), frozenset(GATEWAY_HANG_ALERTS))
 
@@ -314,9 +322,13 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
         return
     cfg = hang.config(drill)
     rotation = hang.rotation
-    await_precondition(drill, f"{hang.component} holds users' requests ({rotation.busy_what})",
-                       cfg.precondition_within_s, lambda: rotation.busy(drill) > 0,
-                       lambda: f"{rotation.busy_what}: {rotation.busy(drill):g}")
+    if hang.works_in is not None:
+        await_at_work(drill, hang, cfg.precondition_within_s)
+    else:
+        await_precondition(
+            drill, f"{hang.component} holds users' requests ({rotation.busy_what})",
+            cfg.precondition_within_s, lambda: rotation.busy(drill) > 0,
+            lambda: f"{rotation.busy_what}: {rotation.busy(drill):g}")
     with PauseProcess(drill.stack, hang.component) as fault:
         drill.check(f"every process of {hang.component} is stopped (the hang held)", True,
                     f"stopped {list(fault.targets())}")
@@ -326,18 +338,18 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 @contextmanager
 def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
-    NodeStalled reads). Each try stops it as soon as its own log shows it took a new
-    user's request: the tiny model generates an answer in about a second and streams it
-    out for several more, so the moment it takes one is the moment it surely works (its
-    ``/metrics``, served on its serving loop, answers mostly while it is idle: waiting
-    for those to show running requests took up to 20 s a try). A stop that still finds
-    its last report at 0 is resumed at once and tried again, within
-    ``precondition_within_s``."""
+    NodeStalled reads). Each try stops it the moment the kernel shows it at work (its CPU
+    time advancing): an idle engine waits on its input socket, one that runs a request
+    steps on the CPU and reports after every step. Its ``/metrics``, served on its serving
+    loop, answer mostly while it is idle (waiting for those to show running requests took
+    up to 20 s a try), and its own log's ``Added request`` can come before the engine
+    steps (a CI run needed 4 stops, 12 s each). A stop that still finds its last report at
+    0 running is resumed at once and tried again, within ``precondition_within_s``."""
     cfg = hang.config(drill)
     deadline = time.monotonic() + cfg.precondition_within_s
     for attempt in itertools.count(1):
         remaining = max(1.0, deadline - time.monotonic())
-        await_new_request(drill, remaining)
+        await_at_work(drill, hang, remaining)
         with PauseProcess(drill.stack, hang.component, only=hang.only) as fault:
             last = settled(lambda: node_counter(drill, VICTIM, RUNNING))
             if last > 0:
@@ -354,12 +366,14 @@ def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
                                      f"{attempt} stops each found its last report at 0 running")
 
 
-def await_new_request(drill: Drill, within: float) -> None:
-    """Until node1's own log names a request it had not taken when this began."""
-    taken = requests_taken_by(drill, VICTIM).taken
-    await_precondition(drill, f"{VICTIM}'s engine takes a user's request (its own log)",
-                       within, lambda: bool(requests_taken_by(drill, VICTIM).taken - taken),
-                       lambda: f"no request added to {VICTIM}'s log since this try began")
+def await_at_work(drill: Drill, hang: Hang, within: float) -> None:
+    """Until the kernel shows the component's ``works_in`` process at work (its CPU time
+    advancing): an idle vLLM engine waits on its input socket, one that runs users'
+    requests steps on the CPU."""
+    title = hang.works_in
+    assert title is not None, f"{hang.drill} names no process that shows its work"
+    await_on_cpu(drill, f"{hang.component}'s engine is at work on users' requests (its CPU "
+                        "time)", lambda: titled(drill.stack.pids(hang.component), title), within)
 
 
 def settled(read: Callable[[], float]) -> float:

@@ -37,6 +37,7 @@ from harness.drill.evidence import (
 from harness.drill.journal import Journal, LoadSummary, Verdict
 from harness.drill.probes import (
     answered_whole,
+    await_on_cpu,
     await_precondition,
     await_property,
     await_recovery,
@@ -117,7 +118,7 @@ from harness.observe import (
     read_engine_requests,
 )
 from harness.rollout.upgrade import NodeUpgrade
-from harness.stack.processes import group_members, tagged_processes
+from harness.stack.processes import group_members, tagged_processes, titled
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
 
@@ -182,6 +183,7 @@ __all__ = [
     "answered_whole",
     "assert_kv_released",
     "await_decision",
+    "await_on_cpu",
     "await_precondition",
     "await_property",
     "await_recovery",
@@ -226,6 +228,7 @@ __all__ = [
     "stack_error_problem",
     "streamed_ttft",
     "tagged_processes",
+    "titled",
     "upgrade_plan",
     "upgrader",
     "user_outcomes",

@@ -23,6 +23,7 @@ from harness.load.sse import stream_chunks
 from harness.observe.front_door_log import FrontDoorLog
 from harness.observe.recovery import time_to_recover
 from harness.observe.request_log import RequestLog
+from harness.stack.processes import CpuUse
 from harness.waits import Probe, Wait
 
 
@@ -133,6 +134,10 @@ def requests_taken_by(drill: DrillRun, node: str, lines: int = LOG_LINES) -> Req
 
 HOLD_POLL_S = 0.5
 PRECONDITION_POLL_S = 0.25
+ON_CPU_POLL_S = 0.05
+#: The share of one CPU a process must use between two polls to count as at work: an
+#: idle vLLM engine waits on its input socket and uses none.
+ON_CPU_SHARE = 0.4
 #: How far the front door's log may lag the responses it sent: its lines reach the file
 #: through the runtime's pipe (supervisord's, the container engine's), after the response.
 LOG_CATCH_UP_S = 15.0
@@ -285,6 +290,17 @@ def await_precondition(drill: DrillRun, what: str, within: float, check: Callabl
     took = time.monotonic() - began
     drill.check(what, True, f"after {took:.1f}s")
     return took
+
+
+def await_on_cpu(drill: DrillRun, what: str, pids: Callable[[], Iterable[int]],
+                 within: float) -> float:
+    """Until one of ``pids`` (read again at each poll) uses at least ``ON_CPU_SHARE`` of a
+    CPU between two polls ``ON_CPU_POLL_S`` apart: the moment a process is at work, by
+    the kernel's own accounting. INCONCLUSIVE, like any precondition, if it never is."""
+    use = CpuUse()
+    return await_precondition(
+        drill, what, within, lambda: use.share_since_last(pids()) >= ON_CPU_SHARE,
+        lambda: f"at most {use.highest:.0%} of a CPU between polls", every=ON_CPU_POLL_S)
 
 
 def _await(awaited: str, within: float, check: Callable[[], bool],

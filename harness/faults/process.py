@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.errors import FaultApplyError, NotReady
 from harness.faults.base import FaultBase
-from harness.stack.processes import process_title
+from harness.stack.processes import process_title, titled
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
 
@@ -203,7 +203,7 @@ class PauseProcess(_ProcessFault):
         pids = self.stack.pids(self.component)
         if self.only is None:
             return pids
-        return tuple(p for p in pids if process_title(p).startswith(self.only))
+        return titled(pids, self.only)
 
     def _verify_applied(self) -> bool:
         # SIGSTOP reaches each process of the group asynchronously: wait briefly for all.

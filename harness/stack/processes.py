@@ -18,8 +18,9 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import NotReady
@@ -112,6 +113,39 @@ def process_title(pid: int) -> str:
             errors="replace").strip()
     except OSError:
         return ""
+
+
+def titled(pids: Iterable[int], title: str) -> tuple[int, ...]:
+    """Those of ``pids`` whose title begins with ``title`` (``VLLM::EngineCore``)."""
+    return tuple(pid for pid in pids if process_title(pid).startswith(title))
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) ``pid`` has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime = int(fields[11]), int(fields[12])  # stat's 14th and 15th fields
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuUse:
+    """How much of a CPU the busiest of some processes used between two readings."""
+
+    at: float = 0.0
+    used: dict[int, float] = field(default_factory=dict)
+    highest: float = 0.0  # the highest share read so far
+
+    def share_since_last(self, pids: Iterable[int]) -> float:
+        """The busiest of ``pids``' share of a CPU since the last reading (0 at the first)."""
+        now, used = time.monotonic(), {pid: cpu_seconds(pid) for pid in pids}
+        gained = max((used[pid] - self.used[pid] for pid in used.keys() & self.used.keys()),
+                     default=0.0)
+        share = gained / max(now - self.at, 1e-3)
+        self.at, self.used, self.highest = now, used, max(self.highest, share)
+        return share
 
 
 def is_zombie(pid: int) -> bool:
