@@ -74,6 +74,9 @@ from harness.load.stats import Window
 
 VICTIM, HUNG_GATEWAY = "node1", "gateway-a"
 ENGINE = "VLLM::EngineCore"
+#: the engine's processes: vLLM titles them VLLM::EngineCore (it schedules) and
+#: VLLM::Worker (it runs the model: most of the CPU time of a step is the worker's)
+ENGINE_PROCESSES = "VLLM::"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
 FRONT_DOOR_BACKEND = "gateways"
@@ -218,9 +221,9 @@ class Hang:
     section: str                # its thresholds in drills.yaml
     rotation: Rotation
     allowed: frozenset[str]     # alerts it may also raise
-    #: the process whose CPU time shows the component at work on users' requests (a node's
-    #: engine; its /metrics, served on its serving loop, answer mostly while it is idle);
-    #: None: the stack's own gauges (``rotation.busy``) say
+    #: the processes (by title) whose CPU time shows the component at work on users'
+    #: requests (a node's engine and workers: its /metrics, served on its serving loop,
+    #: answer mostly while it is idle); None: the stack's own gauges (``rotation.busy``)
     works_in: str | None = None
 
     def config(self, drill: Drill) -> HungComponentConfig:
@@ -229,9 +232,11 @@ class Hang:
 
 
 ENGINE_HANG = Hang("hung_engine", VICTIM, ENGINE, "NodeStalled", "hung_component",
-                   BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS), works_in=ENGINE)
+                   BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS),
+                   works_in=ENGINE_PROCESSES)
 NODE_HANG = Hang("hung_node", VICTIM, None, "NodeDown", "hung_component",
-                 BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS), works_in=ENGINE)
+                 BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS),
+                   works_in=ENGINE_PROCESSES)
 GATEWAY_HANG = Hang("hung_gateway", HUNG_GATEWAY, None, "FrontDoorBackendDown", "hung_gateway",
                     BehindTheFrontDoor(HUNG_GATEWAY), frozenset(GATEWAY_HANG_ALERTS))
 
@@ -338,13 +343,14 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 @contextmanager
 def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
-    NodeStalled reads). Each try stops it the moment the kernel shows it at work (its CPU
-    time advancing): an idle engine waits on its input socket, one that runs a request
-    steps on the CPU and reports after every step. Its ``/metrics``, served on its serving
-    loop, answer mostly while it is idle (waiting for those to show running requests took
-    up to 20 s a try), and its own log's ``Added request`` can come before the engine
-    steps (a CI run needed 4 stops, 12 s each). A stop that still finds its last report at
-    0 running is resumed at once and tried again, within ``precondition_within_s``."""
+    NodeStalled reads). Each try stops it the moment the kernel shows it or its worker at
+    work (CPU time advancing): idle, both wait on their sockets; while a request runs the
+    worker computes each step and the engine reports after every step. Its ``/metrics``,
+    served on its serving loop, answer mostly while it is idle (waiting for those to show
+    running requests took up to 20 s a try), and its own log's ``Added request`` can come
+    before the engine steps (a CI run needed 4 stops, 12 s each). A stop that still finds
+    its last report at 0 running is resumed at once and tried again, within
+    ``precondition_within_s``."""
     cfg = hang.config(drill)
     deadline = time.monotonic() + cfg.precondition_within_s
     for attempt in itertools.count(1):
@@ -367,9 +373,9 @@ def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 
 
 def await_at_work(drill: Drill, hang: Hang, within: float) -> None:
-    """Until the kernel shows the component's ``works_in`` process at work (its CPU time
-    advancing): an idle vLLM engine waits on its input socket, one that runs users'
-    requests steps on the CPU."""
+    """Until the kernel shows one of the component's ``works_in`` processes at work (its
+    CPU time advancing): an idle vLLM engine and its workers wait on their sockets; while
+    users' requests run, the worker computes each step and the engine schedules it."""
     title = hang.works_in
     assert title is not None, f"{hang.drill} names no process that shows its work"
     await_on_cpu(drill, f"{hang.component}'s engine is at work on users' requests (its CPU "

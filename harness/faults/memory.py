@@ -14,23 +14,14 @@ the victim named in the kernel log.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 
 from harness.errors import Unsupported
 from harness.faults.process import Observed, _ProcessFault
+from harness.stack.kernel_log import find_victim, kernel_log, last_stamp
 from harness.stack.runtime import ComponentMemory, Helper
 from harness.waits import Probe, Wait
-
-# The kernel's one-line summary of a kill, e.g. "[19974.713268] oom-kill:constraint=
-# CONSTRAINT_MEMCG,...,oom_memcg=/llm-drill/<run>/node2,task_memcg=...,task=VLLM::Worker,
-# pid=1384,uid=0". The kernel log is shared by every tenant of the kernel and is a ring
-# buffer: a kill is matched by its cgroup and its timestamp, never by line position.
-_OOM_KILL = re.compile(r"^\[\s*(\d+\.\d+)\] oom-kill:"
-                       r".*\boom_memcg=([^,]+),.*\btask=([^,]+),pid=(\d+)")
-_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,7 @@ def force_oom(memory: ComponentMemory, headroom_mib: int,
     limit = usage + headroom_mib * 2**20
     memory.set_limit(limit)
     memory.prefer_as_oom_victim()
-    kernel_log_mark = last_stamp(_kernel_log())
+    kernel_log_mark = last_stamp(kernel_log())
     # Clean file pages (mapped libraries) are reclaimed before anything is killed, so the
     # balloon may need to grow past the headroom by all of them: size it to the whole cap.
     balloon = inflate_balloon(memory, limit // 2**20)
@@ -84,35 +75,9 @@ def force_oom(memory: ComponentMemory, headroom_mib: int,
         balloon.pop()
         memory.clear_limit()
         raise
-    pid, name = find_victim(_kernel_log(), memory.kernel_name(), kernel_log_mark)
+    pid, name = find_victim(kernel_log(), memory.kernel_name(), kernel_log_mark)
     kill = OOMKill(component, memory.oom_kills() - before, limit, usage, pid, name)
     return kill, balloon
-
-
-def _kernel_log() -> list[str]:
-    try:
-        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return out.stdout.splitlines()
-
-
-def last_stamp(lines: list[str]) -> float:
-    """The timestamp of the kernel log's last line (0.0 for an empty log)."""
-    for line in reversed(lines):
-        match = _STAMP.match(line)
-        if match:
-            return float(match.group(1))
-    return 0.0
-
-
-def find_victim(lines: list[str], memcg: str, after: float) -> tuple[int | None, str]:
-    """(pid, name) of the first process the kernel killed in ``memcg`` after ``after``."""
-    for line in lines:
-        match = _OOM_KILL.match(line)
-        if match and float(match.group(1)) > after and match.group(2) == memcg:
-            return int(match.group(4)), match.group(3)
-    return None, "(not in the kernel log)"
 
 
 @dataclass

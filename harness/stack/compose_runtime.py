@@ -16,8 +16,9 @@ What a drill may do on it, said plainly up front (:func:`available_faults`):
   engine's restart policy's job. A kill or stop through the engine's API is on purpose
   (the engine does not restart it), and nothing is ever removed: the containers are
   the user's. A remote engine (``DOCKER_HOST=ssh://…``) has no process faults here.
-- **Memory caps and OOM kills**: not on an attached project (its cgroups are the
-  engine's).
+- **Memory caps and OOM kills** on its nodes, where process faults are possible and this
+  process may write the memory hierarchy (root): the cap goes to the container's own
+  cgroup, never to the engine's record of it (:mod:`harness.stack.attached_memory`).
 - **Network toxics**: where the project runs a fault proxy (the embedded one or
   Toxiproxy) that answers ``/proxies`` at the stack file's address.
 """
@@ -36,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from harness.errors import ComponentFailed, HarnessError, StackError, Unsupported
+from harness.runs import Paths
 from harness.stack import components as comp
+from harness.stack.attached_memory import attached_memory, memory_hierarchy_writable
 from harness.stack.engine import api_errors, connect, death_of, host_pids, restart_policy
 from harness.stack.external import nominal_specs
 from harness.stack.readiness import TRANSIENT, probe_once, wait_ready
@@ -114,11 +117,13 @@ class ComposeRuntime:
     where that is provably safe, never created, removed or reconfigured."""
 
     name = "compose"
-    memory: MemoryControl | None = None
     network: NetworkControl | None = None
 
     def __init__(self, topology: Topology, project: str, engine_url: str,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, *, paths: Paths | None = None,
+                 run_id: str = "") -> None:
+        """``paths`` and ``run_id``: the attached run's, where memory faults log their
+        helpers; without them (``llm-drill attach``'s listing) there is no memory control."""
         self.topology = topology
         self.project = project
         self.engine_url = engine_url
@@ -126,8 +131,14 @@ class ComposeRuntime:
         self._engine: docker.DockerClient | None = None
         self._specs: dict[str, comp.ComponentSpec] = {}
         self.roles = map_roles(topology, self._listed())
+        local = self._signals_are_local()
+        self.memory_possible = local and memory_hierarchy_writable()
+        self.memory: MemoryControl | None = (
+            attached_memory(self._container_of, self._is_node, paths, run_id)
+            if self.memory_possible and paths is not None else None)
         self.capabilities: frozenset[Capability] = frozenset(
-            {Capability.PROCESS_CONTROL} if self._signals_are_local() else set())
+            ({Capability.PROCESS_CONTROL} if local else set())
+            | ({Capability.MEMORY_CONTROL} if self.memory is not None else set()))
 
     @property
     def engine(self) -> docker.DockerClient:
@@ -266,6 +277,10 @@ class ComposeRuntime:
                 return owns_pid(container.id or "", pid)
         return False
 
+    def _is_node(self, name: str) -> bool:
+        comp.require_known(self.topology, name)
+        return name in {n.name for n in self.topology.nodes}
+
     def _spec(self, name: str) -> comp.ComponentSpec:
         comp.require_known(self.topology, name)
         return self.specs()[name]
@@ -321,7 +336,10 @@ def available_faults(runtime: ComposeRuntime, http: httpx.Client) -> dict[str, s
         "process faults (kill, SIGTERM, SIGSTOP)":
             "yes: signals from this host, recovery by the engine's restart policy" if process
             else "no: the engine is not on this host, or its pids are not provably its own",
-        "memory caps and OOM kills": "no: an attached project's cgroups are the engine's",
+        "memory caps and OOM kills":
+            "yes: on the nodes, through their containers' own memory cgroups (the engine's "
+            "record of each container is left as it was)" if runtime.memory_possible
+            else "no: needs process faults and root on a cgroup v1 host",
         "network toxics": f"yes: a fault proxy answers on port {proxy.port}" if toxics
             else f"no: no fault proxy answers /proxies on port {proxy.port}",
     }

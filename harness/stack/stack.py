@@ -18,7 +18,7 @@ import httpx
 
 from harness.clients.toxiproxy import ToxiproxyClient
 from harness.errors import ConfigError, StackError, Unsupported
-from harness.runs import default_home, new_run_id, run_dir_for, set_current
+from harness.runs import Paths, default_home, new_run_id, run_dir_for, set_current
 from harness.stack.components import ComponentSpec, require_known
 from harness.stack.process_runtime import ProcessRuntime
 from harness.stack.reaper import Residue, residue
@@ -303,14 +303,15 @@ def attach_compose(project: str, stack_file: Path = DEFAULT_STACK_FILE, *,
 
     topology = load_topology(stack_file)
     home = home or default_home()
-    runtime = ComposeRuntime(topology, project, engine_url(home))
+    run_id = new_run_id()
+    run_dir = run_dir_for(home, run_id)
+    runtime = ComposeRuntime(topology, project, engine_url(home), paths=Paths(run_dir),
+                             run_id=run_id)
     try:
         runtime.up()
     except BaseException:
         runtime.close()
         raise
-    run_id = new_run_id()
-    run_dir = run_dir_for(home, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     return Stack(topology, runtime, run_dir, run_id)
 

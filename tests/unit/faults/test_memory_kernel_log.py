@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.faults.memory import OOMKill, OOMObserved, find_victim, last_stamp
+from harness.faults.memory import OOMKill, OOMObserved
 from harness.stack.cgroups import MemoryCgroups
+from harness.stack.kernel_log import find_victim, kills_in, last_stamp
 
 OURS = "/llm-drill/run-a/node2"
 
@@ -59,3 +60,9 @@ def test_the_victim_must_be_one_of_the_nodes_own_processes() -> None:
     assert not _observed(44, (31, 32, 33)).victim_was_the_node  # e.g. the balloon
     assert not _observed(None, (31, 32, 33)).victim_was_the_node  # not in the kernel log
     assert not _observed(33, ()).victim_was_the_node  # the node's processes unknown
+
+
+def test_kills_are_counted_by_their_cgroup_alone() -> None:
+    assert kills_in(LOG, OURS) == 3
+    assert kills_in(LOG, "/elsewhere") == 0
+    assert kills_in([], OURS) == 0

@@ -101,3 +101,11 @@ def test_admission_control_off_leaves_gateways_unlimited() -> None:
 def test_admission_rejects_settings_that_cannot_work(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         Admission(**bad)
+
+
+def test_the_front_door_logs_from_one_thread_so_no_line_is_dropped() -> None:
+    """Its log to stdout is what the drills judge requests by; with more than one thread
+    HAProxy drops a line whenever another thread holds the log lock."""
+    global_section = _config().split("\nglobal\n", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"^\s*log stdout ", global_section, re.M)
+    assert re.findall(r"^\s*nbthread (\d+)$", global_section, re.M) == ["1"]

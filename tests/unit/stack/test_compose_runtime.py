@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import httpx
 
 from harness.stack.components import COMPONENT_LABEL
 from harness.stack.compose_runtime import (
     SERVICE_LABEL,
+    ComposeRuntime,
     Listed,
+    available_faults,
     map_roles,
     owns_pid,
     required_components,
 )
+from harness.stack.runtime import Capability
 from harness.topology import load_topology
 
 
@@ -67,3 +74,24 @@ def test_only_a_pid_whose_cgroup_names_the_container_may_be_signalled() -> None:
     assert owns_pid("no-such-container", 2**22 + 1) is False, "no such pid"
     if mine:  # a process in a named cgroup: its own path names it
         assert owns_pid(mine, os.getpid()) is True
+
+
+def attached(*, process: bool, memory: bool) -> ComposeRuntime:
+    """What ``available_faults`` reads of an attached project's runtime."""
+    return cast(ComposeRuntime, SimpleNamespace(
+        topology=load_topology(), memory_possible=memory,
+        capabilities=frozenset({Capability.PROCESS_CONTROL} if process else set())))
+
+
+def no_fault_proxy() -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(404)))
+
+
+def test_memory_faults_are_offered_only_where_the_nodes_cgroups_can_be_written() -> None:
+    with no_fault_proxy() as http:
+        offered = available_faults(attached(process=True, memory=True), http)
+        refused = available_faults(attached(process=False, memory=False), http)
+    assert offered["memory caps and OOM kills"].startswith("yes: on the nodes")
+    assert refused["memory caps and OOM kills"].startswith("no: needs process faults and root")
+    assert refused["process faults (kill, SIGTERM, SIGSTOP)"].startswith("no:")
+    assert offered["network toxics"].startswith("no: no fault proxy answers")
