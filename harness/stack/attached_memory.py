@@ -9,7 +9,7 @@ incarnation: lifting the cap writes back the limit the user configured (or none)
 container the engine restarts, after an OOM kill say, starts on the user's limit anyway.
 
 Only where the engine is on this host, the container's pids are provably its own, and
-this process may write the memory hierarchy (root): :func:`memory_control_possible`.
+this process may write the memory hierarchy (root, :func:`memory_hierarchy_writable`).
 The contract is :class:`~harness.stack.runtime.MemoryControl`'s.
 """
 

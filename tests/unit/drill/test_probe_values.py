@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import cast
@@ -11,6 +13,7 @@ import pytest
 
 from drills.catalogue import load_catalogue
 from harness.drill.probes import (
+    await_on_cpu,
     await_precondition,
     bytes_answered_by,
     metric_total,
@@ -134,3 +137,25 @@ def test_the_bytes_a_node_answered_are_the_proxys_downstream_count_for_it() -> N
 def test_a_node_the_proxy_does_not_count_is_unreadable_not_silent() -> None:
     with pytest.raises(ProbeError, match="no downstream count for canary"):
         bytes_answered_by(_proxied_drill({PROXY: PROXY_PAGE}), "canary")
+
+
+def test_a_process_asleep_is_never_at_work_and_the_drill_is_inconclusive() -> None:
+    drill = _drill({})
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as asleep:
+        try:
+            with pytest.raises(Inconclusive) as info:
+                await_on_cpu(drill, "node1's engine is at work", lambda: [asleep.pid], 0.5)
+        finally:
+            asleep.kill()
+    assert "of a CPU between polls" in info.value.seen
+    assert not drill.verdicts[-1].ok
+
+
+def test_a_process_at_work_is_seen_at_work() -> None:
+    drill = _drill({})
+    with subprocess.Popen([sys.executable, "-c", "while True: pass"]) as busy:
+        try:
+            await_on_cpu(drill, "node1's engine is at work", lambda: [busy.pid], 10)
+        finally:
+            busy.kill()
+    assert drill.verdicts[-1].ok and drill.verdicts[-1].property == "node1's engine is at work"
