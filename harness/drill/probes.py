@@ -138,6 +138,10 @@ ON_CPU_POLL_S = 0.05
 #: The share of one CPU a process must use between two polls to count as at work: an
 #: idle vLLM engine waits on its input socket and uses none.
 ON_CPU_SHARE = 0.4
+#: Polls in a row at work before a process counts as working: the first is the step that
+#: takes a new request in, whose report is not out yet (a CI run's engine, stopped at the
+#: first poll at work, reported 0 running twice in three tries).
+ON_CPU_POLLS = 3
 #: How far the front door's log may lag the responses it sent: its lines reach the file
 #: through the runtime's pipe (supervisord's, the container engine's), after the response.
 LOG_CATCH_UP_S = 15.0
@@ -294,12 +298,14 @@ def await_precondition(drill: DrillRun, what: str, within: float, check: Callabl
 
 def await_on_cpu(drill: DrillRun, what: str, pids: Callable[[], Iterable[int]],
                  within: float) -> float:
-    """Until one of ``pids`` (read again at each poll) uses at least ``ON_CPU_SHARE`` of a
-    CPU between two polls ``ON_CPU_POLL_S`` apart: the moment a process is at work, by
-    the kernel's own accounting. INCONCLUSIVE, like any precondition, if it never is."""
+    """Until one of ``pids`` (read again at each poll) has used at least ``ON_CPU_SHARE``
+    of a CPU between each of ``ON_CPU_POLLS`` polls in a row, ``ON_CPU_POLL_S`` apart: a
+    process at work, by the kernel's own accounting. INCONCLUSIVE, like any
+    precondition, if it never is."""
     use = CpuUse()
     return await_precondition(
-        drill, what, within, lambda: use.share_since_last(pids()) >= ON_CPU_SHARE,
+        drill, what, within,
+        lambda: use.readings_at_work(pids(), ON_CPU_SHARE) >= ON_CPU_POLLS,
         lambda: f"at most {use.highest:.0%} of a CPU between polls", every=ON_CPU_POLL_S)
 
 

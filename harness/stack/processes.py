@@ -137,6 +137,7 @@ class CpuUse:
     at: float = 0.0
     used: dict[int, float] = field(default_factory=dict)
     highest: float = 0.0  # the highest share read so far
+    streak: int = 0  # readings in a row, the last included, at or above the share asked
 
     def share_since_last(self, pids: Iterable[int]) -> float:
         """The busiest of ``pids``' share of a CPU since the last reading (0 at the first)."""
@@ -146,6 +147,12 @@ class CpuUse:
         share = gained / max(now - self.at, 1e-3)
         self.at, self.used, self.highest = now, used, max(self.highest, share)
         return share
+
+    def readings_at_work(self, pids: Iterable[int], share: float) -> int:
+        """Read again; how many readings in a row the busiest of ``pids`` has used at
+        least ``share`` of a CPU since the one before."""
+        self.streak = self.streak + 1 if self.share_since_last(pids) >= share else 0
+        return self.streak
 
 
 def is_zombie(pid: int) -> bool:

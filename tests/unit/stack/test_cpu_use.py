@@ -13,6 +13,8 @@ import pytest
 from harness.stack.processes import CpuUse, cpu_seconds
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+#: low enough that a busy reader on a host whose cores are taken still counts as at work
+AT_WORK = 0.1
 
 
 def burn(cpu_s: float) -> None:
@@ -58,3 +60,15 @@ def test_a_process_gone_has_used_nothing() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert cpu_seconds(child.pid) == 0.0
+
+
+def test_readings_at_work_count_in_a_row_and_start_again_when_idle() -> None:
+    use = CpuUse()
+    me = [os.getpid()]
+    assert use.readings_at_work(me, AT_WORK) == 0  # no baseline yet
+    burn(0.1)
+    assert use.readings_at_work(me, AT_WORK) == 1
+    burn(0.1)
+    assert use.readings_at_work(me, AT_WORK) == 2
+    time.sleep(0.2)  # the span measured idle, not a wait for anything
+    assert use.readings_at_work(me, AT_WORK) == 0
