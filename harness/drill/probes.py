@@ -298,10 +298,11 @@ def await_precondition(drill: DrillRun, what: str, within: float, check: Callabl
 
 def await_on_cpu(drill: DrillRun, what: str, pids: Callable[[], Iterable[int]],
                  within: float) -> float:
-    """Until one of ``pids`` (read again at each poll) has used at least ``ON_CPU_SHARE``
-    of a CPU between each of ``ON_CPU_POLLS`` polls in a row, ``ON_CPU_POLL_S`` apart: a
-    process at work, by the kernel's own accounting. INCONCLUSIVE, like any
-    precondition, if it never is."""
+    """Until one of ``pids`` (read again at each poll) is at work at ``ON_CPU_POLLS``
+    polls in a row, ``ON_CPU_POLL_S`` apart: runnable at the poll (on a CPU or waiting
+    for one: a CI host's busy worker got less than ``ON_CPU_SHARE`` of a CPU for 17 s),
+    or having used ``ON_CPU_SHARE`` of a CPU since the last; by the kernel's own
+    accounting. INCONCLUSIVE, like any precondition, if it never is."""
     use = CpuUse()
     return await_precondition(
         drill, what, within,

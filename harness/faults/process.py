@@ -17,11 +17,10 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.errors import FaultApplyError, NotReady
 from harness.faults.base import FaultBase
-from harness.stack.processes import process_title, titled
+from harness.stack.processes import process_state, process_title, titled
 from harness.stack.stack import Stack
 from harness.waits import Probe, Wait
 
@@ -117,7 +116,7 @@ class _GaveUp(Exception):
 
 
 def _alive(pid: int) -> bool:
-    return _state(pid) not in ("?", "Z", "X")
+    return process_state(pid) not in ("?", "Z", "X")
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ class PauseProcess(_ProcessFault):
         """The component's processes this fault leaves running (its API server)."""
         stopped = set(self.targets())
         return tuple(p for p in self.stack.pids(self.component)
-                     if p not in stopped and _state(p) != "T")
+                     if p not in stopped and process_state(p) != "T")
 
     def _revert(self) -> None:
         if self.stack.pid(self.component) is None:
@@ -231,11 +230,4 @@ class PauseProcess(_ProcessFault):
         return "T" not in self._states()
 
     def _states(self) -> set[str]:
-        return {_state(p) for p in self.targets()}
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "?"
+        return {process_state(p) for p in self.targets()}

@@ -120,6 +120,15 @@ def titled(pids: Iterable[int], title: str) -> tuple[int, ...]:
     return tuple(pid for pid in pids if process_title(pid).startswith(title))
 
 
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of ``pid`` (``R`` running or runnable, ``S``
+    sleeping, ``T`` stopped, ``Z`` zombie...); ``?`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
 def cpu_seconds(pid: int) -> float:
     """The CPU time (user and system) ``pid`` has used so far; 0 once it is gone."""
     try:
@@ -149,9 +158,13 @@ class CpuUse:
         return share
 
     def readings_at_work(self, pids: Iterable[int], share: float) -> int:
-        """Read again; how many readings in a row the busiest of ``pids`` has used at
-        least ``share`` of a CPU since the one before."""
-        self.streak = self.streak + 1 if self.share_since_last(pids) >= share else 0
+        """Read again; how many readings in a row one of ``pids`` was at work: runnable
+        at the reading (state ``R``: on a CPU or waiting for one, which a busy host makes
+        it do often) or having used at least ``share`` of a CPU since the one before."""
+        pids = tuple(pids)
+        at_work = (self.share_since_last(pids) >= share
+                   or any(process_state(pid) == "R" for pid in pids))
+        self.streak = self.streak + 1 if at_work else 0
         return self.streak
 
 

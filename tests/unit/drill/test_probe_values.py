@@ -23,8 +23,10 @@ from harness.drill.probes import (
 from harness.drill.run import DrillRun
 from harness.errors import DrillFailed, Inconclusive, ProbeError
 from harness.faults.process import Observed
+from harness.stack.processes import process_state
 from harness.stack.stack import Stack
 from harness.topology import DEFAULT_STACK_FILE, load_topology
+from harness.waits import Wait
 from tests.fakes import vllm_text
 
 TOPOLOGY = load_topology(DEFAULT_STACK_FILE)
@@ -143,6 +145,8 @@ def test_a_process_asleep_is_never_at_work_and_the_drill_is_inconclusive() -> No
     drill = _drill({})
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as asleep:
         try:
+            Wait(within=10, interval=0.02).until_true(  # past its start, which is work
+                "the child to sleep", lambda: process_state(asleep.pid) == "S")
             with pytest.raises(Inconclusive) as info:
                 await_on_cpu(drill, "node1's engine is at work", lambda: [asleep.pid], 0.5)
         finally:

@@ -10,11 +10,18 @@ import time
 
 import pytest
 
-from harness.stack.processes import CpuUse, cpu_seconds
+from harness.stack.processes import CpuUse, cpu_seconds, process_state
+from harness.waits import Wait
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 #: low enough that a busy reader on a host whose cores are taken still counts as at work
 AT_WORK = 0.1
+
+
+def asleep(pid: int) -> None:
+    """Until ``pid`` sleeps (a Python child first spends a few tens of ms starting)."""
+    Wait(within=10, interval=0.02).until_true(f"{pid} to be asleep",
+                                              lambda: process_state(pid) == "S")
 
 
 def burn(cpu_s: float) -> None:
@@ -37,6 +44,7 @@ def test_a_busy_process_shows_the_share_of_a_cpu_it_used() -> None:
 def test_a_process_asleep_uses_none() -> None:
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
         try:
+            asleep(child.pid)
             use = CpuUse()
             use.share_since_last([child.pid])
             time.sleep(0.3)  # the span measured, not a wait for anything
@@ -63,12 +71,24 @@ def test_a_process_gone_has_used_nothing() -> None:
 
 
 def test_readings_at_work_count_in_a_row_and_start_again_when_idle() -> None:
-    use = CpuUse()
-    me = [os.getpid()]
-    assert use.readings_at_work(me, AT_WORK) == 0  # no baseline yet
-    burn(0.1)
-    assert use.readings_at_work(me, AT_WORK) == 1
-    burn(0.1)
-    assert use.readings_at_work(me, AT_WORK) == 2
-    time.sleep(0.2)  # the span measured idle, not a wait for anything
-    assert use.readings_at_work(me, AT_WORK) == 0
+    """A child that spins is at work at every reading (runnable, or its CPU time grew);
+    one asleep never is."""
+    spin = [sys.executable, "-c", "while True: pass"]
+    nap = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with subprocess.Popen(spin) as busy, subprocess.Popen(nap) as napping:
+        try:
+            asleep(napping.pid)
+            use, idle = CpuUse(), CpuUse()
+            streaks, idle_streaks = [], []
+            for _ in range(3):
+                streaks.append(use.readings_at_work([busy.pid], AT_WORK))
+                idle_streaks.append(idle.readings_at_work([napping.pid], AT_WORK))
+                time.sleep(0.05)  # the span measured, not a wait for anything
+            assert streaks == [1, 2, 3]
+            assert idle_streaks == [0, 0, 0]
+            busy.kill()
+            busy.wait()
+            assert use.readings_at_work([busy.pid], AT_WORK) == 0  # gone: at work no more
+        finally:
+            busy.kill()
+            napping.kill()
