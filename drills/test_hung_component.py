@@ -11,7 +11,7 @@ API server runs (the fault verifies it), the engine's last report holds running 
 hang. A whole component hung answers nothing at all: its health checks and Prometheus'
 scrapes time out rather than fail, and the hang is proven by the fault proxy's counts
 (the stack keeps sending it bytes, it sends none back). A node is stopped, engine alone or
-whole, the moment the kernel shows its engine at work (its CPU time advancing): its
+whole, the moment the kernel shows its engine at work (runnable, or using CPU): its
 ``/metrics`` answer mostly while it is idle, so its gauges cannot time the stop.
 
 From the stack's own evidence, then: whoever routes to the hung component takes it out
@@ -236,7 +236,7 @@ ENGINE_HANG = Hang("hung_engine", VICTIM, ENGINE, "NodeStalled", "hung_component
                    works_in=ENGINE_PROCESSES)
 NODE_HANG = Hang("hung_node", VICTIM, None, "NodeDown", "hung_component",
                  BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS),
-                   works_in=ENGINE_PROCESSES)
+                 works_in=ENGINE_PROCESSES)
 GATEWAY_HANG = Hang("hung_gateway", HUNG_GATEWAY, None, "FrontDoorBackendDown", "hung_gateway",
                     BehindTheFrontDoor(HUNG_GATEWAY), frozenset(GATEWAY_HANG_ALERTS))
 
@@ -344,7 +344,7 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
     NodeStalled reads). Each try stops it the moment the kernel shows it or its worker at
-    work (CPU time advancing): idle, both wait on their sockets; while a request runs the
+    work (runnable, or using CPU): idle, both wait on their sockets; while a request runs the
     worker computes each step and the engine reports after every step. Its ``/metrics``,
     served on its serving loop, answer mostly while it is idle (waiting for those to show
     running requests took up to 20 s a try), and its own log's ``Added request`` can come
@@ -373,8 +373,8 @@ def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 
 
 def await_at_work(drill: Drill, hang: Hang, within: float) -> None:
-    """Until the kernel shows one of the component's ``works_in`` processes at work (its
-    CPU time advancing): an idle vLLM engine and its workers wait on their sockets; while
+    """Until the kernel shows one of the component's ``works_in`` processes at work
+    (``await_on_cpu``): an idle vLLM engine and its workers wait on their sockets; while
     users' requests run, the worker computes each step and the engine schedules it."""
     title = hang.works_in
     assert title is not None, f"{hang.drill} names no process that shows its work"

@@ -120,20 +120,26 @@ def titled(pids: Iterable[int], title: str) -> tuple[int, ...]:
     return tuple(pid for pid in pids if process_title(pid).startswith(title))
 
 
+def _stat_after_name(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from its 3rd field (the state) on, past the name in
+    parentheses (which may hold spaces); None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_state(pid: int) -> str:
     """The kernel's one-letter state of ``pid`` (``R`` running or runnable, ``S``
     sleeping, ``T`` stopped, ``Z`` zombie...); ``?`` once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "?"
+    fields = _stat_after_name(pid)
+    return fields[0] if fields else "?"
 
 
 def cpu_seconds(pid: int) -> float:
     """The CPU time (user and system) ``pid`` has used so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_after_name(pid)
+    if not fields:
         return 0.0
     utime, stime = int(fields[11]), int(fields[12])  # stat's 14th and 15th fields
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
