@@ -11,6 +11,12 @@ gives it the entrypoint its real image has; every command, port, label, volume, 
 policy and dependency comes from the generated file unchanged. Ports are 10000 above the
 stack file's, so the session's stack keeps running beside it; the canary (a node started
 on demand) is left out.
+
+The project comes up once for the module. On it, a drill runs as a team runs one against
+its own compose project: ``pytest drills/ --compose-project NAME``, in a pytest of its
+own, nothing of the project rebuilt or restarted by llm-drill: gateway failover, its
+gateway SIGKILLed from this host (the engine's restart policy from the file brings it
+back) and cut off by the project's own fault proxy. ``down`` then leaves nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import httpx
 import pytest
 import yaml
 
+from harness.drill.journal import read_journal
 from harness.stack import components as comp
 from harness.stack.compose import COMPOSE_FILE_NAME, container_specs, render_all
 from harness.stack.compose_runtime import PROJECT_LABEL, ComposeRuntime, required_components
@@ -57,6 +64,13 @@ ENTRYPOINTS = {
                              or shutil.which("alertmanager") or "alertmanager",),
 }
 UP_WITHIN_S = 600
+REPO = Path(__file__).resolve().parents[2]
+#: The drill run on the project: a gateway killed (the engine restarts it) and cut off
+#: (a toxic on the project's fault proxy), each under load through the front door.
+DRILL_ON_PROJECT = "drills/test_gateway_failover.py"
+DRILL_JOURNALS = ("gateway_failover_kill", "gateway_failover_cut")
+KILLED = "gateway-a"
+DRILL_WITHIN_S = 900
 
 
 def local_images(t: Topology, image: str) -> dict[str, Any]:
@@ -79,12 +93,20 @@ def local_images(t: Topology, image: str) -> dict[str, Any]:
     return {"version": "2.4", "services": services}
 
 
-@pytest.fixture
-def compose_dir(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the module's project lives: its stack file and its rendered files."""
+    folder = tmp_path_factory.mktemp("compose-project")
+    shifted_stack_file(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def compose_dir(project_dir: Path) -> Path:
     """``llm-drill render`` of the shifted stack, as a user would copy it: the compose
     file and configs, ``run/`` and ``models/`` beside them."""
-    t = load_topology(shifted_stack_file(tmp_path))
-    out = tmp_path / "compose"
+    t = load_topology(project_dir / "stack.yaml")
+    out = project_dir / "compose"
     render_all(t, out)
     (out / "run").mkdir()
     for node in t.nodes:
@@ -103,11 +125,12 @@ def compose(engine: EngineFiles, folder: Path, project: str, *args: str,
     return done
 
 
-@pytest.fixture
-def project(engine: EngineFiles, compose_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """The compose project up (every service but the canary), torn down after."""
+@pytest.fixture(scope="module")
+def project(engine: EngineFiles, compose_dir: Path, project_dir: Path) -> Iterator[str]:
+    """The compose project up (every service but the canary); ``down`` after, which must
+    leave no container and no network of it."""
     name = f"drill{uuid.uuid4().hex[:8]}"
-    t = load_topology(tmp_path / "stack.yaml")
+    t = load_topology(project_dir / "stack.yaml")
     client = connect(engine.url)
     try:
         image = ensure_base_image(client)
@@ -120,11 +143,12 @@ def project(engine: EngineFiles, compose_dir: Path, tmp_path: Path) -> Iterator[
         yield name
     finally:
         compose(engine, compose_dir, name, "down", "--timeout", "30")
+    assert left_of(engine, name) == ([], []), "containers and networks left after down"
 
 
 def test_the_generated_compose_file_runs_the_stack(project: str, engine: EngineFiles,
-                                                   tmp_path: Path) -> None:
-    t = load_topology(tmp_path / "stack.yaml")
+                                                   project_dir: Path) -> None:
+    t = load_topology(project_dir / "stack.yaml")
     runtime = ComposeRuntime(t, project, engine.url)
     try:
         runtime.up()  # every required component has a running container
@@ -143,19 +167,60 @@ def test_the_generated_compose_file_runs_the_stack(project: str, engine: EngineF
     assert set(routes) == {name for name, _, _ in t.proxies()}, "routes from -config"
 
 
-def test_down_leaves_nothing_of_the_project(engine: EngineFiles, compose_dir: Path,
-                                            tmp_path: Path) -> None:
-    name = f"drill{uuid.uuid4().hex[:8]}"
-    t = load_topology(tmp_path / "stack.yaml")
+def test_a_drill_passes_on_the_project_and_the_engine_restarts_what_it_killed(
+        project: str, engine: EngineFiles, project_dir: Path, tmp_path: Path) -> None:
+    """What a team runs against its own project: the drill passes, judged on the project's
+    own components, and the killed gateway's restart is the engine's (its restart count
+    went up)."""
+    t = load_topology(project_dir / "stack.yaml")
+    restarts_before = restart_count(t, project, engine)
+    home = tmp_path / "home"
+    argv = (sys.executable, "-m", "pytest", DRILL_ON_PROJECT, "--compose-project", project,
+            "--stack-file", str(project_dir / "stack.yaml"), "--llm-drill-home", str(home),
+            "-p", "no:cacheprovider", "-q", f"--basetemp={tmp_path / 'pytest'}")
+    done = subprocess.run(argv, cwd=REPO, env=dict(os.environ, DOCKER_HOST=engine.url),
+                          capture_output=True, text=True, timeout=DRILL_WITHIN_S, check=False)
+    if done.returncode != 0:
+        logs = keep_logs(engine, project, tmp_path / "logs")
+        pytest.fail(f"the drill failed on the project (its containers' logs: {logs}):\n"
+                    f"{done.stdout[-4000:]}")
+    outcomes = {path.stem: read_journal(path).outcome
+                for path in home.glob("runs/*/journals/*.json")}
+    assert outcomes == dict.fromkeys(DRILL_JOURNALS, "passed")
+    assert restart_count(t, project, engine) > restarts_before, "the engine's restart"
+
+
+def restart_count(t: Topology, project: str, engine: EngineFiles) -> int:
+    """How many times the engine restarted the killed gateway's container."""
+    runtime = ComposeRuntime(t, project, engine.url)
+    try:
+        runtime.up()
+        return runtime.restart_count(KILLED)
+    finally:
+        runtime.close()
+
+
+def keep_logs(engine: EngineFiles, project: str, folder: Path) -> Path:
+    """Each container's log of the project, as the engine holds it, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
     client = connect(engine.url)
     try:
-        (compose_dir / "local-images.yml").write_text(
-            yaml.safe_dump(local_images(t, ensure_base_image(client))))
-        compose(engine, compose_dir, name, "up", "-d", t.webhook.name, t.fault_proxy.name)
-        assert client.containers.list(filters={"label": f"{PROJECT_LABEL}={name}"})
-        compose(engine, compose_dir, name, "down", "--timeout", "30")
-        labelled = {"label": f"{PROJECT_LABEL}={name}"}
-        assert client.containers.list(all=True, filters=labelled) == []
-        assert client.networks.list(filters=labelled) == []
+        for container in client.containers.list(all=True, filters=labelled(project)):
+            (folder / f"{container.name}.log").write_bytes(container.logs())
     finally:
         client.close()
+    return folder
+
+
+def left_of(engine: EngineFiles, project: str) -> tuple[list[str], list[str]]:
+    """The names of the project's containers and networks the engine still has."""
+    client = connect(engine.url)
+    try:
+        return ([c.name for c in client.containers.list(all=True, filters=labelled(project))],
+                [n.name for n in client.networks.list(filters=labelled(project))])
+    finally:
+        client.close()
+
+
+def labelled(project: str) -> dict[str, str]:
+    return {"label": f"{PROJECT_LABEL}={project}"}
