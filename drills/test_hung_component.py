@@ -381,8 +381,8 @@ def await_at_work(drill: Drill, hang: Hang, within: float) -> None:
     users' requests run, the worker computes each step and the engine schedules it."""
     title = hang.works_in
     assert title is not None, f"{hang.drill} names no process that shows its work"
-    # found once: finding a component's processes scans all of /proc (a quarter second
-    # on a busy host), which at every poll starved the drill's own load of the CPU
+    # found once: finding a component's processes asks supervisord (twice), which on a
+    # busy host stretched each 50 ms poll to about a quarter second when done every poll
     engine = titled(drill.stack.pids(hang.component), title)
     await_on_cpu(drill, f"{hang.component}'s engine is at work on users' requests (its CPU "
                         "time)", lambda: engine, within)
