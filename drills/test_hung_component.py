@@ -73,10 +73,13 @@ from harness.load import BackgroundLoad
 from harness.load.stats import Window
 
 VICTIM, HUNG_GATEWAY = "node1", "gateway-a"
+#: vLLM's engine core (it schedules each step and reports after it). It alone shows the
+#: engine at work: idle, it blocks on its input queue (state S); with requests it steps
+#: without pause, runnable while it waits on its worker's answer. The worker
+#: (VLLM::Worker) is no such sign: it keeps polling for the next step for a second after
+#: its last one (vLLM's shared-memory queue, ``busy_loop_s``), so stops timed on it found
+#: the engine's last report at 0 running in 2 tries of 3.
 ENGINE = "VLLM::EngineCore"
-#: the engine's processes: vLLM titles them VLLM::EngineCore (it schedules) and
-#: VLLM::Worker (it runs the model: most of the CPU time of a step is the worker's)
-ENGINE_PROCESSES = "VLLM::"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
 FRONT_DOOR_BACKEND = "gateways"
@@ -224,9 +227,9 @@ class Hang:
     section: str                # its thresholds in drills.yaml
     rotation: Rotation
     allowed: frozenset[str]     # alerts it may also raise
-    #: the processes (by title) whose CPU time shows the component at work on users'
-    #: requests (a node's engine and workers: its /metrics, served on its serving loop,
-    #: answer mostly while it is idle); None: the stack's own gauges (``rotation.busy``)
+    #: the process (by title) whose CPU time shows the component at work on users'
+    #: requests (a node's engine core: its /metrics, served on its serving loop, answer
+    #: mostly while it is idle); None: the stack's own gauges (``rotation.busy``)
     works_in: str | None = None
 
     def config(self, drill: Drill) -> HungComponentConfig:
@@ -236,10 +239,10 @@ class Hang:
 
 ENGINE_HANG = Hang("hung_engine", VICTIM, ENGINE, "NodeStalled", "hung_component",
                    BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS),
-                   works_in=ENGINE_PROCESSES)
+                   works_in=ENGINE)
 NODE_HANG = Hang("hung_node", VICTIM, None, "NodeDown", "hung_component",
                  BehindTheGateways(VICTIM), frozenset(NODE_HANG_ALERTS),
-                 works_in=ENGINE_PROCESSES)
+                 works_in=ENGINE)
 GATEWAY_HANG = Hang("hung_gateway", HUNG_GATEWAY, None, "FrontDoorBackendDown", "hung_gateway",
                     BehindTheFrontDoor(HUNG_GATEWAY), frozenset(GATEWAY_HANG_ALERTS))
 
@@ -346,9 +349,8 @@ def hung_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 @contextmanager
 def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
     """node1's engine stopped while its last report holds running requests (what
-    NodeStalled reads). Each try stops it the moment the kernel shows it or its worker at
-    work (runnable, or using CPU): idle, both wait on their sockets; while a request runs the
-    worker computes each step and the engine reports after every step. Its ``/metrics``,
+    NodeStalled reads). Each try stops it the moment the kernel shows it at work (runnable,
+    or using CPU; see ``ENGINE``): it reports after every step. Its ``/metrics``,
     served on its serving loop, answer mostly while it is idle (waiting for those to show
     running requests took up to 20 s a try), and its own log's ``Added request`` can come
     before the engine steps (a CI run needed 4 stops, 12 s each). A stop that still finds
@@ -376,9 +378,9 @@ def engine_stopped_mid_work(drill: Drill, hang: Hang) -> Iterator[PauseProcess]:
 
 
 def await_at_work(drill: Drill, hang: Hang, within: float) -> None:
-    """Until the kernel shows one of the component's ``works_in`` processes at work
-    (``await_on_cpu``): an idle vLLM engine and its workers wait on their sockets; while
-    users' requests run, the worker computes each step and the engine schedules it."""
+    """Until the kernel shows the component's ``works_in`` process at work
+    (``await_on_cpu``): an idle vLLM engine core blocks on its input queue; while users'
+    requests run, it steps without pause."""
     title = hang.works_in
     assert title is not None, f"{hang.drill} names no process that shows its work"
     # found once: finding a component's processes asks supervisord (twice), which on a
