@@ -109,8 +109,11 @@ def test_a_helper_runs_inside_the_cgroup_tagged_and_stops(memory: CgroupMemory,
         Wait(within=5, interval=0.05).until_true(
             "the helper to enter the cgroup",
             lambda: str(pid) in (cgroups.path("node1") / "cgroup.procs").read_text())
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        assert f"{COMPONENT_ENV}=node1-helper".encode() in environ
+        # a shell joins the cgroup, then execs the command: while the exec replaces it,
+        # its environment reads empty (a CI run read it there)
+        Wait(within=5, interval=0.05).until_true(
+            "the helper to run its command", lambda: bool(environ_of(pid)))
+        assert f"{COMPONENT_ENV}=node1-helper".encode() in environ_of(pid)
     finally:
         helper.stop()
     assert is_zombie(pid) or not os.path.exists(f"/proc/{pid}")
@@ -133,3 +136,9 @@ def test_a_run_with_a_process_in_any_cgroup_is_no_orphan(cgroups: MemoryCgroups)
 
 def test_no_cgroup_hierarchy_means_no_orphans(tmp_path: Path) -> None:
     assert orphan_run_ids(tmp_path / "absent") == []
+
+
+def environ_of(pid: int) -> list[bytes]:
+    """The process's environment entries (none while an exec replaces it)."""
+    return [entry for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if entry]
