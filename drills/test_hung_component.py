@@ -73,12 +73,13 @@ from harness.load import BackgroundLoad
 from harness.load.stats import Window
 
 VICTIM, HUNG_GATEWAY = "node1", "gateway-a"
-#: vLLM's engine core (it schedules each step and reports after it). It alone shows the
-#: engine at work: idle, it blocks on its input queue (state S); with requests it steps
-#: without pause, runnable while it waits on its worker's answer. The worker
-#: (VLLM::Worker) is no such sign: it keeps polling for the next step for a second after
-#: its last one (vLLM's shared-memory queue, ``busy_loop_s``), so stops timed on it found
-#: the engine's last report at 0 running in 2 tries of 3.
+#: vLLM's engine core (it schedules each step and reports after it): the process whose
+#: CPU time is watched. Idle, it blocks on its input queue (state S); with requests it
+#: steps without pause, runnable while it waits on its worker's answer. The worker
+#: (VLLM::Worker) is no sign of work: it keeps polling for the next step for a second
+#: after its last one (vLLM's shared-memory queue, ``busy_loop_s``); stops timed on either
+#: found the last report at 0 running in 8 of 11 tries of a CI run. Timed on the engine
+#: core alone, 3 of 5 locally: the step a stop lands in may not be reported yet.
 ENGINE = "VLLM::EngineCore"
 RUNNING = "vllm:num_requests_running"
 SUCCESSES = "vllm:request_success_total"
