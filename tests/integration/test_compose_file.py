@@ -27,6 +27,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +132,8 @@ def project(engine: EngineFiles, compose_dir: Path, project_dir: Path) -> Iterat
     leave no container and no network of it."""
     name = f"drill{uuid.uuid4().hex[:8]}"
     t = load_topology(project_dir / "stack.yaml")
-    client = connect(engine.url)
-    try:
+    with closing(connect(engine.url)) as client:
         image = ensure_base_image(client)
-    finally:
-        client.close()
     (compose_dir / "local-images.yml").write_text(yaml.safe_dump(local_images(t, image)))
     services = [n for n in container_specs(t) if t.canary is None or n != t.canary.name]
     try:
@@ -203,23 +201,17 @@ def restart_count(t: Topology, project: str, engine: EngineFiles) -> int:
 def keep_logs(engine: EngineFiles, project: str, folder: Path) -> Path:
     """Each container's log of the project, as the engine holds it, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    client = connect(engine.url)
-    try:
+    with closing(connect(engine.url)) as client:
         for container in client.containers.list(all=True, filters=labelled(project)):
             (folder / f"{container.name}.log").write_bytes(container.logs())
-    finally:
-        client.close()
     return folder
 
 
 def left_of(engine: EngineFiles, project: str) -> tuple[list[str], list[str]]:
     """The names of the project's containers and networks the engine still has."""
-    client = connect(engine.url)
-    try:
+    with closing(connect(engine.url)) as client:
         return ([c.name for c in client.containers.list(all=True, filters=labelled(project))],
                 [n.name for n in client.networks.list(filters=labelled(project))])
-    finally:
-        client.close()
 
 
 def labelled(project: str) -> dict[str, str]:
