@@ -94,7 +94,7 @@ def run_gateway_failover(drill: Drill, how: str) -> None:
     with fault:
         applied = drill.phase("fault applied")
         if how == "cut":
-            judge_switch(drill, requested)
+            judge_switch(drill, requested, applied)
             drill.expect_alert("FrontDoorBackendDown", within=cfg.alert_within_s,
                                labels={"server": VICTIM})
         survivor_before = survivor_requests(drill)  # before: every success after the mark
@@ -125,7 +125,7 @@ def run_gateway_failover(drill: Drill, how: str) -> None:
     drill.expect_no_unexpected_alerts(ALLOWED_ALERTS)
 
 
-def judge_switch(drill: Drill, requested: float) -> None:
+def judge_switch(drill: Drill, requested: float, applied: float) -> None:
     """When the front door marked the gateway DOWN, by its own log (HAProxy's ``Server
     gateways/gateway-a is DOWN`` line, stamped to the microsecond), from the moment the
     fault was asked for, against its own budget. The drill polls HAProxy's exporter
@@ -147,15 +147,19 @@ def judge_switch(drill: Drill, requested: float) -> None:
         drill.check(prop, False, str(exc))
         raise  # unreachable: check raised
     polled = polled or time.time()
-    logged = front_door_log(drill).marked(VICTIM, "DOWN", since=requested)
+    log = front_door_log(drill)
+    logged = log.marked(VICTIM, "DOWN", since=requested)
     source = "its own log" if logged is not None else "its exporter, polled (no log line)"
     switch = drill.measure("switch_s", (logged or polled) - requested)
     drill.measure("switch_polled_s", polled - requested)
     drill.check(prop, True, f"after {switch:.2f}s ({source})")
+    checks = [c.describe(since=requested) for c in log.checks_failed(VICTIM, since=requested)]
     drill.check(f"front door takes {VICTIM} out within its check budget", switch <= budget,
                 f"{switch:.2f}s after the fault was asked for, by {source}; the poll saw it "
                 f"after {polled - requested:.2f}s (budget {budget:.2f}s: inter x fall, plus one "
-                f"interval, the {SWITCH_POLL_S}s poll and the scheduling slack)")
+                f"interval, the {SWITCH_POLL_S}s poll and the scheduling slack); the fault "
+                f"proxy took {applied - requested:.2f}s to confirm the fault; its failed "
+                f"checks: {checks or 'none logged'}")
 
 
 def judge_losses(drill: Drill, results: tuple[RequestResult, ...], fault: Window) -> None:

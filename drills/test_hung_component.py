@@ -6,13 +6,13 @@ user's wait, then SIGCONTed.
 A hang is not a crash: nothing is refused, nothing exits, and vLLM 0.32's ``/health``
 answers 200 while its engine hangs (its API server only asks whether the engine has
 errored). The fault is proven first, else INCONCLUSIVE: the engine is stopped while its
-API server runs (the fault verifies it), the engine's last report holds running requests
-(what NodeStalled reads) and node1's own log shows it taking users' requests during the
-hang. A whole component hung answers nothing at all: its health checks and Prometheus'
-scrapes time out rather than fail, and the hang is proven by the fault proxy's counts
-(the stack keeps sending it bytes, it sends none back). A node is stopped, engine alone or
-whole, the moment the kernel shows its engine at work (runnable, or using CPU): its
-``/metrics`` answer mostly while it is idle, so its gauges cannot time the stop.
+API server runs (the fault verifies it) and the engine's last report holds running requests
+(what NodeStalled reads): users' requests the hang caught. A whole component hung answers
+nothing at all: its health checks and Prometheus' scrapes time out rather than fail, and
+the hang is proven by the fault proxy's counts (the stack keeps sending it bytes, it sends
+none back). A node is stopped, engine alone or whole, the moment the kernel shows its
+engine at work (runnable, or using CPU): its ``/metrics`` answer mostly while it is idle,
+so its gauges cannot time the stop.
 
 From the stack's own evidence, then: whoever routes to the hung component takes it out
 of rotation (node1: every gateway's ``vllm_router_worker_health``, the shipped gateways
@@ -406,19 +406,15 @@ def settled(read: Callable[[], float]) -> float:
 
 
 def prove_the_hang(drill: Drill, hang: Hang, hung: float) -> None:
-    """The stack still asks the hung component: with node1's engine alone stopped, its API
-    server takes users' requests (its own log); with a whole component stopped, the stack
-    keeps sending it bytes and it sends none back (the fault proxy's counts)."""
-    cfg = hang.config(drill)
+    """The stack still asks the hung component and gets nothing back (the fault proxy's
+    counts). node1's engine alone stopped needs no more proof than its stop: its last
+    report held running requests (:func:`engine_stopped_mid_work`), users' requests the
+    hang caught. Whether the gateways send it more before their checks take it out is
+    theirs to choose (a run whose gateways sent none in 150 s was INCONCLUSIVE when that
+    was asked too)."""
     if hang.only is not None:
-        taken_before = requests_taken_by(drill, hang.component).taken
-        await_precondition(drill, f"{hang.component} takes users' requests while its engine "
-                                  "is hung (its own log)", cfg.precondition_within_s,
-                           lambda: bool(requests_taken_by(drill, hang.component).taken
-                                        - taken_before),
-                           lambda: f"no request added to {hang.component}'s log since the "
-                                   f"hang {time.time() - hung:.0f}s ago")
         return
+    cfg = hang.config(drill)
     name = hang.component
     # what it wrote before its stop may still leave its socket: wait for that to end
     answered = settled(lambda: bytes_answered_by(drill, name))

@@ -3,8 +3,8 @@
 First the stack's capacity is measured on the stack's own count: the answers the front
 door logged as served per second while closed-loop users kept it busy. Then users arrive
 open-loop at ``surge_factor`` times that for ``surge_s``. The surge took effect when the
-front door logged ``min_overload_factor`` times capacity arriving (a starved client that
-cannot send that fast leaves the drill INCONCLUSIVE, never passed).
+front door logged ``min_overload_factor`` times capacity arriving over half the surge (a
+starved client that cannot send that fast leaves the drill INCONCLUSIVE, never passed).
 
 Then the stack must shed what it cannot serve instead of letting every user wait:
 
@@ -156,22 +156,38 @@ def surge_as_logged(drill: Drill, results: Sequence[RequestResult]) -> list[Fron
                   key=lambda r: r.arrived_at)
 
 
+def peak_arrivals_per_s(arrivals: Sequence[float], window_s: float) -> float:
+    """The most arrivals any ``window_s`` of time saw, per second (``arrivals`` sorted)."""
+    most, first = 0, 0
+    for last, at in enumerate(arrivals):
+        while at - arrivals[first] > window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most / window_s
+
+
 def prove_the_overload(drill: Drill, logged: Sequence[FrontDoorRequest],
                        capacity: float) -> None:
-    """The front door saw the surge arrive: ``min_overload_factor`` x capacity, over the
-    time from the surge's first arrival to its last (a starved client sends late, and
-    the stack sees the rate it actually sent)."""
+    """The front door saw the surge arrive: ``min_overload_factor`` x capacity over half the
+    surge (``surge_s / 2``), its busiest stretch by its own log. Over that long, what
+    arrives beyond capacity outgrows the front door's queue many times, so a front door
+    with admission control must shed. The busiest stretch, not the whole span: a stack that
+    does not shed slows until it takes in the rest late (a fresh-clone CI run without
+    admission control took a 38 s surge in over 85 s), and that is its failure to judge,
+    not a surge that never came."""
     cfg = drill.config.overload
     span = logged[-1].arrived_at - logged[0].arrived_at if len(logged) > 1 else 0.0
     drill.measure("surge_span_s", span)
-    arrived = drill.measure("surge_arrived_per_s", len(logged) / max(span, cfg.surge_s / 2))
+    window = cfg.surge_s / 2
+    arrived = drill.measure("surge_arrived_per_s", peak_arrivals_per_s(
+        [r.arrived_at for r in logged], window))
     factor = drill.measure("surge_factor_seen", arrived / capacity)
+    prop = f"the front door saw {cfg.min_overload_factor:g}x capacity arrive over {window:g}s"
+    seen = (f"{arrived:.2f}/s at most over {window:g}s, {factor:.2f}x the {capacity:.2f}/s "
+            f"served; {len(logged)} arrived over {span:.1f}s")
     if factor < cfg.min_overload_factor:
-        raise drill.inconclusive(
-            f"the front door saw {cfg.min_overload_factor:g}x capacity arrive",
-            f"{arrived:.2f}/s arrived, {factor:.2f}x the {capacity:.2f}/s served")
-    drill.check(f"the front door saw {cfg.min_overload_factor:g}x capacity arrive", True,
-                f"{arrived:.2f}/s, {factor:.2f}x the {capacity:.2f}/s served")
+        raise drill.inconclusive(prop, seen)
+    drill.check(prop, True, seen)
 
 
 def judge_shedding(drill: Drill, logged: Sequence[FrontDoorRequest],

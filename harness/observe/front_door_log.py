@@ -33,6 +33,9 @@ LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
 STATE_CHANGE = re.compile(r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
                           r"Server (?P<backend>[^/\s]+)/(?P<server>\S+) is (?P<state>UP|DOWN)\b",
                           re.M)
+CHECK_FAILED = re.compile(r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
+                          r"Health check for server (?P<backend>[^/\s]+)/(?P<server>\S+) failed, "
+                          r"reason: (?P<reason>.*?), check duration: (?P<ms>\d+)ms", re.M)
 DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
 #: HAProxy's termination state for a client that left while the response was being sent.
 CLIENT_LEFT_MID_RESPONSE = "CD"
@@ -115,23 +118,49 @@ def _state_change(match: re.Match[str]) -> ServerStateChange:
 
 
 @dataclass(frozen=True)
+class FailedCheck:
+    """One of the front door's health checks of a server failing, as it logged it: why
+    (``Layer4 connection problem, info: "Connection refused"``) and how long it took."""
+
+    server: str
+    at: float  # epoch seconds
+    reason: str
+    duration_s: float
+
+    def describe(self, since: float) -> str:
+        return f"+{self.at - since:.2f}s {self.reason} ({self.duration_s * 1000:.0f}ms)"
+
+
+def _failed_check(match: re.Match[str]) -> FailedCheck:
+    return FailedCheck(server=match["server"], reason=match["reason"],
+                       at=datetime.fromisoformat(match["at"]).timestamp(),
+                       duration_s=int(match["ms"]) / 1000)
+
+
+@dataclass(frozen=True)
 class FrontDoorLog:
     """Each request the front door logged, by the stack's request id, and its verdicts on
     its servers, oldest first."""
 
     requests: Mapping[str, FrontDoorRequest]
     state_changes: tuple[ServerStateChange, ...] = ()
+    failed_checks: tuple[FailedCheck, ...] = ()
 
     @classmethod
     def parse(cls, log: str) -> FrontDoorLog:
         return cls({m["id"]: _request(m) for m in LINE.finditer(log)},
-                   tuple(_state_change(m) for m in STATE_CHANGE.finditer(log)))
+                   tuple(_state_change(m) for m in STATE_CHANGE.finditer(log)),
+                   tuple(_failed_check(m) for m in CHECK_FAILED.finditer(log)))
 
     def marked(self, server: str, state: str, since: float) -> float | None:
         """When the front door first marked ``server`` ``state`` (``UP``/``DOWN``) at or
         after ``since`` (epoch), or None if its log does not say so."""
         return next((c.at for c in self.state_changes
                      if c.server == server and c.state == state and c.at >= since), None)
+
+    def checks_failed(self, server: str, since: float) -> list[FailedCheck]:
+        """The front door's failed health checks of ``server`` at or after ``since``."""
+        return [c for c in self.failed_checks if c.server == server and c.at >= since]
 
     @property
     def server_of(self) -> Mapping[str, str]:

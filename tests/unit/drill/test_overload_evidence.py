@@ -3,7 +3,7 @@ served per second, and how long each client waited after a 429 before trying aga
 
 from __future__ import annotations
 
-from drills.test_overload import retry_waits, served_per_s
+from drills.test_overload import peak_arrivals_per_s, retry_waits, served_per_s
 from harness.observe.front_door_log import FrontDoorRequest
 
 
@@ -20,6 +20,17 @@ def test_capacity_counts_only_answers_served_within_the_window() -> None:
               request("e", 503, 2.0, 3.0)]
 
     assert served_per_s(logged, 0.5, 10.5) == 0.2  # a and b of the 200s; not d, not the errors
+
+
+def test_the_surge_is_judged_on_its_busiest_stretch_at_the_front_door() -> None:
+    # 10 arrivals in the first 2 s, then a straggling tail: a front door taking the rest in
+    # late does not dilute what it saw arrive at once
+    arrivals = [i * 0.2 for i in range(10)] + [10.0, 20.0, 30.0]
+
+    assert peak_arrivals_per_s(arrivals, window_s=2.0) == 5.0
+    assert peak_arrivals_per_s(arrivals, window_s=10.0) == 1.1  # 0.0 .. 10.0: 11 arrivals
+    assert peak_arrivals_per_s([], window_s=5.0) == 0.0
+    assert peak_arrivals_per_s([3.0], window_s=5.0) == 0.2
 
 
 def test_a_retry_is_timed_from_the_end_of_the_429_to_the_next_arrival() -> None:

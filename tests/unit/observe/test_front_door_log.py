@@ -116,3 +116,15 @@ def test_the_front_door_says_when_it_marked_a_gateway_down_and_up() -> None:
         "2026-12-05 17:00:05.25")
     assert log.marked("gateway-a", "DOWN", since=utc("2026-12-05 16:59:50.0")) is None
     assert log.marked("gateway-b", "DOWN", since=0.0) is None
+
+
+def test_the_front_door_says_why_its_checks_of_a_gateway_failed() -> None:
+    log = FrontDoorLog.parse(LOG)
+
+    [check] = log.checks_failed("gateway-a", since=utc("2026-12-05 16:59:48.0"))
+    assert check.at == utc("2026-12-05 16:59:48.1")
+    assert check.reason == 'Layer4 connection problem, info: "Connection refused"'
+    assert check.duration_s == 0.0
+    assert check.describe(since=utc("2026-12-05 16:59:48.0")).startswith("+0.10s Layer4")
+    assert log.checks_failed("gateway-a", since=utc("2026-12-05 16:59:48.2")) == []
+    assert log.checks_failed("gateway-b", since=0.0) == []
