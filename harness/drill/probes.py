@@ -20,6 +20,7 @@ from harness.errors import NotReady, ProbeError, Unreachable
 from harness.faults.process import Observed
 from harness.load.result import RequestResult
 from harness.load.sse import stream_chunks
+from harness.observe.fault_proxy_log import terminated_at
 from harness.observe.front_door_log import FrontDoorLog
 from harness.observe.recovery import time_to_recover
 from harness.observe.request_log import RequestLog
@@ -185,6 +186,14 @@ def front_door_log(drill: DrillRun, lines: int = LOG_LINES, covering: Collection
         raise ProbeError(f"{name}'s log", "the requests it answered", exc.last_seen) from exc
     assert log is not None
     return log
+
+
+def fault_proxy_closed(drill: DrillRun, proxy: str, since: float) -> float | None:
+    """When the fault proxy closed ``proxy``'s listener at or after ``since``, by its own
+    log (``Terminated proxy``); None when its log does not say (an attached stack whose
+    logs llm-drill cannot read)."""
+    log = drill.stack.log_tail(drill.stack.topology.fault_proxy.name, lines=LOG_LINES)
+    return terminated_at(log, proxy, since)
 
 
 _UNREADABLE = (httpx.HTTPError, OSError, Unreachable, ProbeError)  # retried until the deadline

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import resource
 import signal
@@ -22,6 +23,7 @@ from harness.auth import TOXIPROXY_TOKEN_ENV, token_from_env
 from harness.errors import ConfigError
 from harness.toxiproxy.connection import DEAD_PEER_S
 from harness.toxiproxy.httpd import Request
+from harness.toxiproxy.proxy import events
 from harness.toxiproxy.server import ToxiproxyServer
 
 
@@ -54,11 +56,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     _raise_fd_limit()
+    _print_events()
     try:
         return asyncio.run(_main(args))
     except (OSError, ConfigError) as exc:
         print(f"toxiproxy: cannot start: {exc}", file=sys.stderr)
         return 1
+
+
+def _print_events() -> None:
+    """Each proxy's listener opening and closing, one line each on stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    events.addHandler(handler)
+    events.setLevel(logging.INFO)
+    events.propagate = False
 
 
 def _raise_fd_limit() -> None:

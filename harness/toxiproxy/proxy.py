@@ -9,15 +9,23 @@ restarts it.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import random
 import socket
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from harness.toxiproxy.apierror import ApiError
 from harness.toxiproxy.connection import DEAD_PEER_S, Connection
 from harness.toxiproxy.state import Direction, JsonObject, ToxicState
 
 BACKLOG = 1024
+#: A proxy's listener opening and closing, one JSON line each, as Toxiproxy logs them
+#: (``Started proxy``, ``Terminated proxy``), stamped to the microsecond: when a fault that
+#: disables a proxy took effect, by the proxy's own account (the CLI prints them).
+events = logging.getLogger("harness.toxiproxy.events")
+STARTED, TERMINATED = "Started proxy", "Terminated proxy"
 
 
 @dataclass
@@ -133,6 +141,13 @@ class Proxy:
         bound = self._server.sockets[0].getsockname()
         self.listen = join_host_port(str(bound[0]), int(bound[1]))
         self.enabled = True
+        self._log_event(STARTED)
+
+    def _log_event(self, message: str) -> None:
+        events.info(json.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="microseconds"), "level": "info",
+            "name": self.name, "proxy": self.listen, "upstream": self.upstream,
+            "message": message}))
 
     def _accept(self) -> asyncio.BufferedProtocol:
         conn = Connection(self, self._buffer, self._rng)
@@ -146,6 +161,7 @@ class Proxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        self._log_event(TERMINATED)
         for conn in list(self.connections):
             conn.abort()
         await self.wait_idle()

@@ -7,6 +7,7 @@ not propagated).
 from __future__ import annotations
 
 import itertools
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,8 @@ import httpx
 import pytest
 
 from harness.clients.toxiproxy import Proxy, ToxicSpec, ToxiproxyClient
+from harness.observe.fault_proxy_log import parse_events, terminated_at
+from harness.toxiproxy.proxy import events as events_logger
 from harness.waits import Probe, Wait
 from tests.conformance.netutil import connect, recv_exactly
 from tests.conformance.test_metrics import sample
@@ -253,3 +256,22 @@ def test_hold_upstream_toxicity_is_per_connection(make_proxy: MakeProxy, client:
     client.add_toxic(proxy.name, ToxicSpec("hold_upstream", {}, toxicity=0.0))
     upstream, _ = connect_and_leave(proxy, trickle)
     assert upstream.closed.wait(PROMPTLY_S * 4)
+
+
+def test_the_proxy_logs_when_it_closes_and_reopens_its_listener(
+        client: ToxiproxyClient, make_proxy: MakeProxy, caplog: pytest.LogCaptureFixture) -> None:
+    """Toxiproxy's ``Terminated proxy`` line: when a disable took effect, by the proxy."""
+    caplog.set_level(logging.INFO, logger=events_logger.name)
+    proxy = make_proxy("echo")
+    asked = time.time()
+    client.update_proxy(proxy.name, enabled=False)
+    answered = time.time()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=2).close()
+    client.update_proxy(proxy.name, enabled=True)
+
+    log = "\n".join(record.getMessage() for record in caplog.records)
+    closed = terminated_at(log, proxy.name, since=asked)
+    assert closed is not None and asked <= closed <= answered
+    assert [e.message for e in parse_events(log) if e.proxy == proxy.name] == [
+        "Started proxy", "Terminated proxy", "Started proxy"]
