@@ -9,9 +9,9 @@ requests were in flight or sent during the gap failed within budget.
 Cut off (alive, unreachable: nothing restarts it), the front door must switch: HAProxy's
 exporter marks the gateway DOWN within its own check budget, ``inter x fall`` plus one
 check interval (from the topology), counted from the fault proxy's own record of closing
-the gateway's listener (its API may confirm later on a busy host); traffic reaches the other gateway by its own counter;
-losses within budget; FrontDoorBackendDown fires, is delivered to its receiver through
-Alertmanager, and resolves once the gateway is back.
+the gateway's listener (its API may confirm later on a busy host); traffic reaches the
+other gateway by its own counter; losses within budget; FrontDoorBackendDown fires, is
+delivered to its receiver through Alertmanager, and resolves once the gateway is back.
 """
 
 from __future__ import annotations
