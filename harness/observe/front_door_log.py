@@ -30,11 +30,11 @@ LINE = re.compile(r"\[(?P<at>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] \S+ "
                   r"(?P<backend>[^/\s]+)/(?P<server>\S+) (?P<timers>\S+) (?P<status>-?\d+) "
                   r"\S+ (?P<termination>\S{4}) \S+ \S+ (?:\{(?P<client_id>[^}]*)\} )?"
                   r".* id=(?P<id>\S+)\s*$", re.M)
-STATE_CHANGE = re.compile(r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
-                          r"Server (?P<backend>[^/\s]+)/(?P<server>\S+) is (?P<state>UP|DOWN)\b",
-                          re.M)
-CHECK_FAILED = re.compile(r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
-                          r"Health check for server (?P<backend>[^/\s]+)/(?P<server>\S+) failed, "
+#: The time HAProxy wrote a line (``log ... format iso``), to the microsecond.
+ISO_STAMP = r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d) "
+SERVER = r"(?P<backend>[^/\s]+)/(?P<server>\S+)"
+STATE_CHANGE = re.compile(ISO_STAMP + r"Server " + SERVER + r" is (?P<state>UP|DOWN)\b", re.M)
+CHECK_FAILED = re.compile(ISO_STAMP + r"Health check for server " + SERVER + r" failed, "
                           r"reason: (?P<reason>.*?), check duration: (?P<ms>\d+)ms", re.M)
 DATE_FORMAT = "%d/%b/%Y:%H:%M:%S"
 #: HAProxy's termination state for a client that left while the response was being sent.
@@ -112,9 +112,13 @@ class ServerStateChange:
     at: float  # epoch seconds
 
 
+def _written_at(match: re.Match[str]) -> float:
+    return datetime.fromisoformat(match["at"]).timestamp()
+
+
 def _state_change(match: re.Match[str]) -> ServerStateChange:
     return ServerStateChange(server=match["server"], state=match["state"],
-                             at=datetime.fromisoformat(match["at"]).timestamp())
+                             at=_written_at(match))
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ class FailedCheck:
 
 def _failed_check(match: re.Match[str]) -> FailedCheck:
     return FailedCheck(server=match["server"], reason=match["reason"],
-                       at=datetime.fromisoformat(match["at"]).timestamp(),
+                       at=_written_at(match),
                        duration_s=int(match["ms"]) / 1000)
 
 
