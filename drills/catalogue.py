@@ -26,6 +26,7 @@ class TimeoutSpikeConfig:
     max_attempts: int
     requests: int
     rate_per_s: float
+    quiet_within_s: float
     alert_within_s: float
     recovery_within_s: float
 

@@ -36,6 +36,7 @@ from harness.drill import (
 )
 
 VICTIM = "node1"
+USERS_TTFT = {"source": "client"}  # TTFTHigh as the load generator measures it
 ALLOWED_ALERTS = {"TTFTHigh", "GatewayBackendDown", "CircuitOpen", "TPSDrop"}
 
 
@@ -61,10 +62,12 @@ def run_timeout_spike(drill: Drill) -> None:
     cfg, proxy = drill.config.timeout_spike, drill.stack.fault_proxy
     retries_before, answers_before = gateway_retries(drill), front_door_answers(drill)
     load = drill.load(traffic_with_hygiene(drill)).start()
+    # the steady probes may have set it off themselves: its firing must be the fault's
+    drill.await_quiet("TTFTHigh", within=cfg.quiet_within_s, labels=USERS_TTFT)
     with Latency(proxy, VICTIM, latency_ms=cfg.latency_ms):
-        drill.phase("latency applied")
+        applied = drill.phase("latency applied")
         fired = drill.expect_alert("TTFTHigh", within=cfg.alert_within_s,
-                                   labels={"source": "client"})
+                                   labels=USERS_TTFT, set_off_after=applied)
         drill.measure("ttft_alert_after_s", fired.waited_s)
     drill.phase("latency reverted")
     with Timeout(proxy, VICTIM, timeout_ms=cfg.timeout_close_ms):

@@ -24,6 +24,7 @@ from typing import Generic, Self
 import httpx
 from typing_extensions import TypeVar
 
+from harness.clients.prometheus import format_labels
 from harness.drill.config import DrillSettings
 from harness.drill.journal import (
     AlertRecord,
@@ -136,36 +137,70 @@ class DrillRun(Generic[ConfigT_co]):
 
     # -- alerts ---------------------------------------------------------------------------
     def expect_alert(self, name: str, state: AlertState = "firing", *, within: float,
-                     labels: Mapping[str, str] | None = None) -> AlertObservation:
+                     labels: Mapping[str, str] | None = None,
+                     set_off_after: float | None = None) -> AlertObservation:
         """Wait for an alert state; not seeing it in time fails the drill.
 
         ``resolved`` holds only for an alert that fired since the drill's steady state.
         A firing or resolved alert must also have been delivered through Alertmanager to
         its severity's receiver (:meth:`expect_delivered`).
+
+        ``set_off_after`` (unix time, the fault) asks for the fault's own firing: one that
+        became active after it and was delivered after it. An episode already active
+        then is not the fault's effect, so it leaves the property INCONCLUSIVE (hold the
+        fault with :meth:`await_quiet` first).
         """
         prop = f"{name} goes {state}"
+        since = self.watch_from if set_off_after is None else set_off_after
         try:
             seen = self.observer.wait_for_alert(name, state, within=within, labels=labels,
-                                                since=self.watch_from)
+                                                since=since)
         except NotReady as exc:
             self.check(prop, False, str(exc))
             raise  # unreachable: check raised
+        if set_off_after is not None:
+            self._refuse_an_earlier_episode(prop, seen, set_off_after)
         self.alerts.append(AlertRecord(name, state, seen.seen_at, dict(seen.labels)))
         self.check(prop, True, f"after {seen.waited_s:.1f}s")
         if state != "pending":
-            self.expect_delivered(seen)
+            self.expect_delivered(seen, since=since)
         return seen
 
-    def expect_delivered(self, seen: AlertObservation,
-                         within: float | None = None) -> AlertDelivery:
-        """The alert reached its severity's receiver through Alertmanager since steady
-        state; records detection lag (condition true -> firing) and notification lag
-        (firing -> delivered) as ``detection_lag_s.<alert>`` / ``notification_lag_s.<alert>``."""
+    def _refuse_an_earlier_episode(self, prop: str, seen: AlertObservation,
+                                   fault_at: float) -> None:
+        began = seen.active_at if seen.active_at is not None else seen.fired_at
+        if began is not None and began < fault_at:
+            raise self.inconclusive(
+                prop, f"{seen.name} was active {fault_at - began:.1f}s before the fault: "
+                      "its firing is not the fault's effect")
+
+    def await_quiet(self, name: str, *, within: float,
+                    labels: Mapping[str, str] | None = None) -> float:
+        """Hold the fault until alert ``name`` is neither pending nor firing, so that its
+        next firing can only be the fault's; INCONCLUSIVE if it stays active. Returns the
+        moment it was seen quiet (unix time)."""
+        prop = f"{name}{format_labels(labels) if labels else ''} is quiet before the fault"
+        started = time.time()
+        try:
+            self.observer.wait_inactive(name, within=within, labels=labels)
+        except NotReady as exc:
+            raise self.inconclusive(prop, str(exc)) from exc
+        quiet = time.time()
+        self.check(prop, True, f"after {quiet - started:.1f}s")
+        return quiet
+
+    def expect_delivered(self, seen: AlertObservation, within: float | None = None, *,
+                         since: float | None = None) -> AlertDelivery:
+        """The alert reached its severity's receiver through Alertmanager since ``since``
+        (steady state unless given); records detection lag (condition true -> firing) and
+        notification lag (firing -> delivered) as ``detection_lag_s.<alert>`` /
+        ``notification_lag_s.<alert>``."""
         receiver, _ = severity_route(seen.severity)
         prop = f"{seen.name} delivered to {receiver}"
         try:
             delivery = self.observer.wait_for_delivery(
-                seen, since=self.watch_from, within=within or self._delivery_within_s)
+                seen, since=self.watch_from if since is None else since,
+                within=within or self._delivery_within_s)
         except NotReady as exc:
             self.check(prop, False, str(exc))
             raise  # unreachable: check raised

@@ -89,13 +89,18 @@ def alert_rule_misspelled(stack: Stack, alert: str, metric: str) -> Iterator[Non
 
 
 @contextmanager
-def alert_expr_replaced(stack: Stack, alert: str, old: str, new: str) -> Iterator[None]:
-    """``alert``'s rule stays loaded with ``old`` replaced by ``new`` in its expression."""
-    assert any(r.get("alert") == alert and old in str(r["expr"])
-               for r in rendered_rules(stack)), f"no {alert} rule reads {old!r}"
+def alert_expr_replaced(stack: Stack, alert: str, old: str, new: str,
+                        reading: str = "") -> Iterator[None]:
+    """``alert``'s rules (those whose expression reads ``reading``, when given) stay
+    loaded with ``old`` replaced by ``new`` in their expressions."""
+    def edited(rule: Rule) -> bool:
+        return rule.get("alert") == alert and reading in str(rule["expr"])
+
+    assert any(edited(r) and old in str(r["expr"]) for r in rendered_rules(stack)), \
+        f"no {alert} rule reads {old!r}"
 
     def replace_in(rule: Rule) -> Rule:
-        if rule.get("alert") != alert:
+        if not edited(rule):
             return rule
         return {**rule, "expr": str(rule["expr"]).replace(old, new)}
     with alert_rules_edited(stack, replace_in):

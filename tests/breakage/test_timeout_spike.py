@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from drills import test_timeout_spike
 from tests.breakage.breaks import (
+    alert_expr_replaced,
     alert_rule_misspelled,
     front_door_config_edited,
     gateway_policy_changed,
@@ -22,6 +23,20 @@ def test_fails_when_ttft_high_reads_a_misspelled_metric(sensitivity: Sensitivity
         lambda: alert_rule_misspelled(stack, "TTFTHigh",
                                       "llmdrill_client_ttft_seconds_bucket"),
         "TTFTHigh goes firing")
+
+
+def test_an_alert_firing_without_the_fault_is_not_taken_for_its_effect(
+        sensitivity: Sensitivity) -> None:
+    """The users' TTFTHigh with its threshold at 0 fires on any traffic, the drill's
+    steady load included: the drill holds the fault for it to go quiet, and it never
+    does (INCONCLUSIVE, never passed: its firing proves nothing about the fault)."""
+    stack = sensitivity.stack
+    threshold = f") > {stack.topology.thresholds.ttft_p95_s:g}"
+    sensitivity.expect_red(
+        "timeout_spike", test_timeout_spike.run_timeout_spike,
+        lambda: alert_expr_replaced(stack, "TTFTHigh", threshold, ") >= 0",
+                                    reading="llmdrill_client_ttft_seconds_bucket"),
+        'TTFTHigh\\{source="client"\\} is quiet before the fault: not proven')
 
 
 def test_fails_when_the_gateways_do_not_retry(sensitivity: Sensitivity) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from drills.catalogue import load_catalogue
 from harness.drill.run import DrillRun
-from harness.errors import DrillFailed
+from harness.errors import DrillFailed, Inconclusive
 from harness.stack.stack import Stack
 from harness.topology import DEFAULT_STACK_FILE, load_topology
 from tests.fakes import FakePrometheus, alert_json
@@ -96,3 +96,42 @@ def test_resolved_after_a_proven_firing_keeps_the_firing_lags_and_one_record() -
     assert drill.measurements["detection_lag_s.NodeDown"] == 20.0  # from activeAt, not 20.5
     assert [a.state for a in drill.alerts] == ["firing", "notified", "resolved"]
     assert [v.ok for v in drill.verdicts] == [True] * 4
+
+
+def test_a_firing_active_before_the_fault_is_not_its_effect() -> None:
+    prom = FakePrometheus(alert_script=[[NODE_DOWN]], notifications=[_delivered()])
+    drill = _drill(prom)
+    with pytest.raises(Inconclusive) as info:
+        drill.expect_alert("NodeDown", within=5, set_off_after=1704067201.0)  # active :00.5
+    assert info.value.what == "NodeDown goes firing"
+    assert "active 0.5s before the fault" in info.value.seen
+    assert [v.ok for v in drill.verdicts] == [False]
+
+
+def test_the_faults_own_firing_must_be_delivered_after_the_fault(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DrillRun, "_delivery_within_s", 0.5)  # not Alertmanager's ~19 s
+    early = _delivered(received_at=1704067200.2)  # told before the fault: not its delivery
+    prom = FakePrometheus(alert_script=[[NODE_DOWN]], notifications=[early])
+    drill = _drill(prom)
+    with pytest.raises(DrillFailed) as info:
+        drill.expect_alert("NodeDown", within=5, set_off_after=1704067200.3)
+    assert info.value.property == "NodeDown delivered to harness-critical"
+    assert [v.ok for v in drill.verdicts] == [True, False]  # the firing itself was new
+
+
+def test_the_fault_waits_for_the_alert_to_go_quiet() -> None:
+    prom = FakePrometheus(alert_script=[[NODE_DOWN], [NODE_DOWN], []])
+    drill = _drill(prom)
+    drill.await_quiet("NodeDown", within=5, labels={"node": "node1"})
+    assert [(v.property, v.ok) for v in drill.verdicts] == [
+        ('NodeDown{node="node1"} is quiet before the fault', True)]
+
+
+def test_an_alert_that_stays_active_leaves_the_fault_unproven() -> None:
+    prom = FakePrometheus(alert_script=[[NODE_DOWN]])
+    drill = _drill(prom)
+    with pytest.raises(Inconclusive) as info:
+        drill.await_quiet("NodeDown", within=0.5)
+    assert info.value.what == "NodeDown is quiet before the fault"
+    assert "NodeDown" in info.value.seen
