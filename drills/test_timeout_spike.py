@@ -1,7 +1,8 @@
 """Timeout spike: latency, then a timeout, between the gateways and one node, under load.
 
-Must hold, judged on what the stack produced: TTFTHigh fires during the latency
-(delivered to its receiver through Alertmanager) and resolves after the revert; the
+Must hold, judged on what the stack produced: TTFTHigh (client), quiet before the fault,
+fires during the latency (delivered to its receiver through Alertmanager after the fault:
+a firing the steady probes set off is not the fault's) and resolves after the revert; the
 gateways' own retry counters moved (``vllm_router_retries_total``: the stack, not the
 client, routed around the node that timed out); the front door's error ratio during the
 spike stays within budget (its own 5xx and request counters); every user got a success
