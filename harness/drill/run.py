@@ -182,12 +182,20 @@ class DrillRun(Generic[ConfigT_co]):
         prop = f"{name}{format_labels(labels) if labels else ''} is quiet before the fault"
         started = time.time()
         try:
+            self.await_evaluation_after_now()  # quiet on what was scraped from here on
             self.observer.wait_inactive(name, within=within, labels=labels)
         except NotReady as exc:
             raise self.inconclusive(prop, str(exc)) from exc
         quiet = time.time()
         self.check(prop, True, f"after {quiet - started:.1f}s")
         return quiet
+
+    def await_evaluation_after_now(self) -> None:
+        """Until Prometheus has scraped and evaluated its rules after this moment: the
+        alerts it reports next reflect the stack as of now at least."""
+        prom = self.stack.topology.prometheus
+        settle = float(prom.scrape_interval_s + prom.evaluation_interval_s)
+        self.observer.wait_evaluated_after(self.observer.wall() + settle, within=settle + 10)
 
     def expect_delivered(self, seen: AlertObservation, within: float | None = None, *,
                          since: float | None = None) -> AlertDelivery:

@@ -165,9 +165,7 @@ def problems_after_next_evaluation(drill: DrillRun) -> list[str]:
     breaker the previous drill left open and the probes closed fires CircuitOpen (it
     looks back 30 s) seconds later, inside the next drill. Not steady until that is over.
     """
-    prom = drill.stack.topology.prometheus
-    settle = float(prom.scrape_interval_s + prom.evaluation_interval_s)
-    drill.observer.wait_evaluated_after(drill.observer.wall() + settle, within=settle + 10)
+    drill.await_evaluation_after_now()
     return [p for p in all_problems(drill) if not _moved_by_the_probes(p)]
 
 

@@ -16,6 +16,7 @@ from tests.fakes import FakePrometheus, alert_json
 
 TOPOLOGY = load_topology(DEFAULT_STACK_FILE)
 STEADY_AT = 1704067000.0  # 2024-01-01T00:00:00Z is 1704067200
+EVALUATED_LATER = "2100-01-01T00:00:00Z"  # the rules' last evaluation: after any "now"
 NODE_DOWN = alert_json("NodeDown", "firing", node="node1", severity="critical")  # active :00.5
 
 
@@ -121,7 +122,8 @@ def test_the_faults_own_firing_must_be_delivered_after_the_fault(
 
 
 def test_the_fault_waits_for_the_alert_to_go_quiet() -> None:
-    prom = FakePrometheus(alert_script=[[NODE_DOWN], [NODE_DOWN], []])
+    prom = FakePrometheus(alert_script=[[NODE_DOWN], [NODE_DOWN], []],
+                          evaluated=EVALUATED_LATER)
     drill = _drill(prom)
     drill.await_quiet("NodeDown", within=5, labels={"node": "node1"})
     assert [(v.property, v.ok) for v in drill.verdicts] == [
@@ -129,9 +131,18 @@ def test_the_fault_waits_for_the_alert_to_go_quiet() -> None:
 
 
 def test_an_alert_that_stays_active_leaves_the_fault_unproven() -> None:
-    prom = FakePrometheus(alert_script=[[NODE_DOWN]])
+    prom = FakePrometheus(alert_script=[[NODE_DOWN]], evaluated=EVALUATED_LATER)
     drill = _drill(prom)
     with pytest.raises(Inconclusive) as info:
         drill.await_quiet("NodeDown", within=0.5)
     assert info.value.what == "NodeDown is quiet before the fault"
     assert "NodeDown" in info.value.seen
+
+
+def test_quiet_is_read_only_once_prometheus_has_evaluated_after_the_ask() -> None:
+    """Quiet as of an evaluation made before the ask could still be on older samples."""
+    prom = FakePrometheus(alert_script=[[]], evaluated="2020-01-01T00:00:00Z")
+    drill = _drill(prom)
+    with pytest.raises(Inconclusive) as info:
+        drill.await_quiet("NodeDown", within=0.5)
+    assert "every alerting rule evaluated after" in info.value.seen
