@@ -175,10 +175,9 @@ class DrillRun(Generic[ConfigT_co]):
                       "its firing is not the fault's effect")
 
     def await_quiet(self, name: str, *, within: float,
-                    labels: Mapping[str, str] | None = None) -> float:
+                    labels: Mapping[str, str] | None = None) -> None:
         """Hold the fault until alert ``name`` is neither pending nor firing, so that its
-        next firing can only be the fault's; INCONCLUSIVE if it stays active. Returns the
-        moment it was seen quiet (unix time)."""
+        next firing can only be the fault's; INCONCLUSIVE if it stays active."""
         prop = f"{name}{format_labels(labels) if labels else ''} is quiet before the fault"
         started = time.time()
         try:
@@ -186,9 +185,7 @@ class DrillRun(Generic[ConfigT_co]):
             self.observer.wait_inactive(name, within=within, labels=labels)
         except NotReady as exc:
             raise self.inconclusive(prop, str(exc)) from exc
-        quiet = time.time()
-        self.check(prop, True, f"after {quiet - started:.1f}s")
-        return quiet
+        self.check(prop, True, f"after {time.time() - started:.1f}s")
 
     def await_evaluation_after_now(self) -> None:
         """Until Prometheus has scraped and evaluated its rules after this moment: the
